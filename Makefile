@@ -1,0 +1,41 @@
+# The two commands of the README:
+#   make demo   - a throwaway Prosody with token auth, a minted token, a real login
+#   make test   - every test suite, ending with "N passed, N failed"
+# Both install what they need first (scripts/setup).
+
+LUA_VERSIONS := lua54 lua51 luajit
+CARGO ?= cargo
+
+.PHONY: all setup build test test-quick demo bench fuzz lint clean $(addprefix build-,$(LUA_VERSIONS))
+
+all: build
+
+setup:
+	@scripts/setup
+
+# One build per interpreter: a Lua module is linked against one Lua ABI.
+build: $(addprefix build-,$(LUA_VERSIONS))
+
+$(addprefix build-,$(LUA_VERSIONS)): build-%:
+	$(CARGO) build --quiet --release --features $* --target-dir target/$*
+	@mkdir -p build/$*
+	@cp target/$*/release/libtoken_auth.so build/$*/token_auth.so
+
+test: setup
+	@scripts/test
+
+demo: setup build-lua54
+	@scripts/demo
+
+bench: setup build-lua54 build-luajit
+	@scripts/bench
+
+fuzz: setup
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+lint:
+	luacheck lua spec bin
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	rm -rf target build

@@ -1,0 +1,49 @@
+rockspec_format = "3.0"
+package = "prosody-token-auth"
+version = "scm-1"
+
+source = {
+	url = "git+https://github.com/prosody-token-auth/prosody-token-auth.git",
+	branch = "main",
+}
+
+description = {
+	summary = "Token authentication for Prosody, native and drop-in for mod_auth_token",
+	detailed = [[
+		Verifies and mints the tokens of Prosody's community mod_auth_token
+		(TOTP + nonce + HMAC-SHA256) in a Rust native module, with strict
+		parsing, constant-time comparison, a bounded replay cache and key
+		rotation. Ships the auth provider and the X-TOKEN SASL mechanism.
+	]],
+	homepage = "https://github.com/prosody-token-auth/prosody-token-auth",
+	license = "MIT",
+	labels = { "prosody", "xmpp", "authentication", "totp", "hmac" },
+}
+
+dependencies = {
+	"lua >= 5.1",
+}
+
+build_dependencies = {
+	"luarocks-build-rust-mlua >= 0.2.6",
+}
+
+build = {
+	type = "rust-mlua",
+	modules = {
+		"token_auth",
+	},
+	install = {
+		lua = {
+			["mod_auth_token"] = "lua/mod_auth_token.lua",
+			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
+		},
+		bin = {
+			["token-auth"] = "bin/token-auth",
+		},
+	},
+}
+
+test = {
+	type = "busted",
+}

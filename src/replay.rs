@@ -1,0 +1,236 @@
+//! The bounded replay cache.
+//!
+//! Every accepted token is remembered by its signature until the moment it
+//! could no longer verify anyway, so a token is accepted once however the
+//! OTP window moves (the community module remembered only the latest OTP
+//! per JID: A, B, A was accepted). The cache is bounded: when it is full of
+//! live entries it refuses new tokens instead of forgetting a live one,
+//! which would reopen that token to replay.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use crate::error::Reason;
+
+/// How a token is remembered: the first half of its verified HMAC-SHA256.
+/// 128 bits keep accidental collisions out of reach while halving memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Fingerprint([u8; 16]);
+
+impl Fingerprint {
+    /// Takes the first 16 bytes of a verified signature.
+    #[must_use]
+    pub fn of(signature: &[u8; 32]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&signature[..16]);
+        Fingerprint(bytes)
+    }
+}
+
+impl Hash for Fingerprint {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(word));
+    }
+}
+
+/// Uses the fingerprint's own bits as the hash. Only signatures that
+/// verified under our secret are ever inserted, and without the secret
+/// nobody can choose those bits, so there is no hash flooding to defend
+/// against and no reason to pay for SipHash.
+#[derive(Default)]
+pub struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// The fingerprints that expire at the same second.
+#[derive(Debug)]
+struct Bucket {
+    expires_at: u64,
+    fingerprints: Vec<Fingerprint>,
+}
+
+/// Default number of live entries: about 1000 logins a second with the
+/// default 30 s steps and a window of one step each way.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+/// The largest capacity accepted.
+pub const MAX_CAPACITY: usize = 100_000_000;
+
+/// Remembers accepted tokens until they expire, within a fixed bound.
+#[derive(Debug)]
+pub struct ReplayCache {
+    seen: HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>>,
+    // Sorted by expiry. Tokens arrive with one of a handful of expiry times
+    // (one per step of the window), so there are few buckets and expiry is
+    // a pop from the front.
+    buckets: VecDeque<Bucket>,
+    capacity: usize,
+}
+
+impl ReplayCache {
+    /// An empty cache that holds at most `capacity` live entries.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        ReplayCache { seen: HashSet::default(), buckets: VecDeque::new(), capacity }
+    }
+
+    /// How many entries are live (not yet purged).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether nothing is remembered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// The bound on live entries.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Forgets every entry that expires at or before `now`.
+    pub fn purge(&mut self, now: u64) {
+        while self.buckets.front().is_some_and(|bucket| bucket.expires_at <= now) {
+            if let Some(bucket) = self.buckets.pop_front() {
+                for fingerprint in &bucket.fingerprints {
+                    self.seen.remove(fingerprint);
+                }
+            }
+        }
+        if self.seen.capacity() > 64 && self.seen.len() < self.seen.capacity() / 4 {
+            // Give memory back after a burst.
+            self.seen.shrink_to(self.seen.len() * 2);
+        }
+    }
+
+    /// Records a token as used until `expires_at`, unless it was used before.
+    ///
+    /// # Errors
+    /// [`Reason::Replayed`] if it is remembered; [`Reason::ReplayCacheFull`]
+    /// if `capacity` live entries leave no room.
+    pub fn insert(&mut self, fingerprint: Fingerprint, expires_at: u64, now: u64) -> Result<(), Reason> {
+        self.purge(now);
+        if self.seen.contains(&fingerprint) {
+            return Err(Reason::Replayed);
+        }
+        if self.seen.len() >= self.capacity {
+            return Err(Reason::ReplayCacheFull);
+        }
+        self.seen.insert(fingerprint);
+        // Search from the back: new tokens usually expire last.
+        let position = self.buckets.iter().rposition(|bucket| bucket.expires_at <= expires_at);
+        match position {
+            Some(index) if self.buckets[index].expires_at == expires_at => {
+                self.buckets[index].fingerprints.push(fingerprint);
+            }
+            Some(index) => {
+                self.buckets.insert(index + 1, Bucket { expires_at, fingerprints: vec![fingerprint] });
+            }
+            None => self.buckets.push_front(Bucket { expires_at, fingerprints: vec![fingerprint] }),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fingerprint(n: u64) -> Fingerprint {
+        let mut signature = [0u8; 32];
+        // Spread the bits as an HMAC would.
+        signature[..8].copy_from_slice(&n.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+        signature[8..16].copy_from_slice(&n.to_le_bytes());
+        Fingerprint::of(&signature)
+    }
+
+    #[test]
+    fn accepts_once_and_refuses_replays() {
+        let mut cache = ReplayCache::new(10);
+        assert_eq!(cache.insert(fingerprint(1), 90, 0), Ok(()));
+        assert_eq!(cache.insert(fingerprint(2), 90, 0), Ok(()));
+        assert_eq!(cache.insert(fingerprint(1), 90, 10), Err(Reason::Replayed));
+        assert_eq!(cache.insert(fingerprint(1), 120, 89), Err(Reason::Replayed));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn entries_live_until_their_expiry_and_no_longer() {
+        let mut cache = ReplayCache::new(10);
+        cache.insert(fingerprint(1), 60, 0).expect("fresh");
+        cache.insert(fingerprint(2), 90, 0).expect("fresh");
+        cache.insert(fingerprint(3), 30, 0).expect("fresh");
+        cache.purge(29);
+        assert_eq!(cache.len(), 3);
+        cache.purge(30);
+        assert_eq!(cache.len(), 2);
+        cache.purge(60);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.insert(fingerprint(2), 90, 89), Err(Reason::Replayed));
+        cache.purge(90);
+        assert!(cache.is_empty());
+        assert!(cache.buckets.is_empty());
+    }
+
+    #[test]
+    fn a_full_cache_fails_closed_and_recovers_on_expiry() {
+        let mut cache = ReplayCache::new(3);
+        for n in 0..3 {
+            cache.insert(fingerprint(n), 60 + n * 30, 0).expect("room");
+        }
+        assert_eq!(cache.insert(fingerprint(9), 60, 1), Err(Reason::ReplayCacheFull));
+        // A replay is still a replay, not a capacity problem.
+        assert_eq!(cache.insert(fingerprint(0), 60, 1), Err(Reason::Replayed));
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.insert(fingerprint(9), 90, 60), Ok(()));
+        assert_eq!(cache.insert(fingerprint(10), 90, 60), Err(Reason::ReplayCacheFull));
+    }
+
+    #[test]
+    fn buckets_stay_sorted_whatever_the_insertion_order() {
+        let mut cache = ReplayCache::new(100);
+        for (n, expiry) in [(1, 90), (2, 60), (3, 120), (4, 60), (5, 90), (6, 30), (7, 150)] {
+            cache.insert(fingerprint(n), expiry, 0).expect("fresh");
+        }
+        let expiries: Vec<u64> = cache.buckets.iter().map(|b| b.expires_at).collect();
+        assert_eq!(expiries, vec![30, 60, 90, 120, 150]);
+        cache.purge(90);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_flood_keeps_the_bound_and_drains() {
+        let mut cache = ReplayCache::new(1000);
+        let mut refused = 0;
+        for n in 0..5000u64 {
+            let now = n / 100;
+            if cache.insert(fingerprint(n), now + 60, now) == Err(Reason::ReplayCacheFull) {
+                refused += 1;
+            }
+            assert!(cache.len() <= 1000);
+        }
+        assert!(refused > 0);
+        cache.purge(1000);
+        assert!(cache.is_empty());
+        assert!(cache.seen.capacity() < 1000, "memory given back");
+    }
+}
