@@ -156,12 +156,13 @@ mod binding {
         Ok((options, extras))
     }
 
-    fn failure(lua: &Lua, reason: Reason) -> LuaResult<MultiValue> {
-        Ok(MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(reason.code())?)]))
-    }
-
-    fn success() -> MultiValue {
-        MultiValue::from_iter([Value::Boolean(true)])
+    /// `true`, or `nil, reason`. Returned as a pair (`true, nil` on
+    /// success) so that the hot path allocates nothing.
+    fn verdict<T>(result: Result<T, Reason>) -> (Option<bool>, Option<&'static str>) {
+        match result {
+            Ok(_) => (Some(true), None),
+            Err(reason) => (None, Some(reason.code())),
+        }
     }
 
     /// A verifier as Lua sees it: `verifier:verify(...)`, `verifier:stats()`.
@@ -171,15 +172,12 @@ mod binding {
         fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
             methods.add_method_mut(
                 "verify",
-                |lua, this, (username, host, token, time): (Value, Value, Value, Value)| {
+                |_, this, (username, host, token, time): (Value, Value, Value, Value)| {
                     let username = string_arg("verify", 1, "username", &username)?.as_bytes();
                     let host = string_arg("verify", 2, "host", &host)?.as_bytes();
                     let token = string_arg("verify", 3, "token", &token)?.as_bytes();
                     let time = time_value(&time).map_err(|problem| misuse("verify", format!("bad argument #4 (time): {problem}")))?;
-                    match this.0.verify(&username, &host, &token, time.unwrap_or_else(now)) {
-                        Ok(_) => Ok(success()),
-                        Err(reason) => failure(lua, reason),
-                    }
+                    Ok(verdict(this.0.verify(&username, &host, &token, time.unwrap_or_else(now))))
                 },
             );
             methods.add_method("stats", |lua, this, ()| {
@@ -205,16 +203,16 @@ mod binding {
         Ok(generator.code_at(extras.time.unwrap_or_else(now)))
     }
 
-    fn verify_token(lua: &Lua, (username, host, token, config): (Value, Value, Value, Value)) -> LuaResult<MultiValue> {
+    fn verify_token(
+        _: &Lua,
+        (username, host, token, config): (Value, Value, Value, Value),
+    ) -> LuaResult<(Option<bool>, Option<&'static str>)> {
         let username = string_arg("verify_token", 1, "username", &username)?.as_bytes();
         let host = string_arg("verify_token", 2, "host", &host)?.as_bytes();
         let token = string_arg("verify_token", 3, "token", &token)?.as_bytes();
         let (options, extras) = read_config(&config).map_err(|err| misuse("verify_token", err))?;
         let scheme = Scheme::new(&options).map_err(|err| misuse("verify_token", err))?;
-        match scheme.verify(&username, &host, &token, extras.time.unwrap_or_else(now)) {
-            Ok(_) => Ok(success()),
-            Err(reason) => failure(lua, reason),
-        }
+        Ok(verdict(scheme.verify(&username, &host, &token, extras.time.unwrap_or_else(now))))
     }
 
     fn generate_token(_: &Lua, (username, host, config): (Value, Value, Value)) -> LuaResult<String> {
