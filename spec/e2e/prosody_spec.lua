@@ -1,0 +1,356 @@
+-- End to end: Debian's Prosody with lua/mod_auth_token.lua, lua/mod_sasl_token.lua
+-- and build/lua54/token_auth.so, a real XMPP client (slixmpp, X-TOKEN registered
+-- as a custom mechanism) and tokens minted by pyotp + hmac as the README says.
+-- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e   (or -t e2e)
+
+describe("Prosody with the token plugins #e2e", function()
+	local prosody = require "spec.support.prosody";
+	local socket = require "socket";
+
+	local SEED = prosody.random_base32();
+	local SECRET = prosody.random_base32();
+	local ROTATED_SECRET = prosody.random_base32();
+	local HOST, OTHER_HOST, NO_PLAIN_HOST = "a.test", "b.test", "noplain.test";
+
+	local server;
+	local minted = {}; -- every token, to prove none of them reaches the log
+
+	local function mint(user, opts)
+		opts = opts or {};
+		local token = prosody.mint({
+			user = user, host = opts.host or HOST, seed = opts.seed or SEED, secret = opts.secret or SECRET,
+			time = opts.time, nonce = opts.nonce,
+		});
+		minted[#minted + 1] = token;
+		return token;
+	end
+
+	-- A token from the previous step must still be in it when Prosody checks:
+	-- stay clear of the last seconds of a step.
+	local function away_from_step_end()
+		local left = 30 - socket.gettime() % 30;
+		if left < 3 then
+			socket.sleep(left + 0.2);
+		end
+		return math.floor(socket.gettime());
+	end
+
+	local function login(user, token, mech, host)
+		return server:login({ jid = user .. "@" .. (host or HOST), mech = mech or "X-TOKEN", password = token });
+	end
+
+	-- What Prosody logged while f ran.
+	local function logged_during(f)
+		local before = #server:log();
+		local result = f();
+		return server:log():sub(before + 1), result;
+	end
+
+	local function assert_bound(answer, user, host)
+		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
+		assert.matches("^" .. user:gsub("%p", "%%%0") .. "@" .. (host or HOST):gsub("%p", "%%%0") .. "/.+", answer.jid);
+		assert.equal(0, answer.exit_status);
+	end
+
+	local function assert_refused(answer, condition)
+		assert.is_false(answer.ok);
+		assert.equal(condition, answer.condition, answer.text);
+		assert.equal(0, answer.exit_status); -- a clean SASL <failure/>, not a timeout or a hang-up
+	end
+
+	setup(function()
+		server = assert(prosody.start({
+			hosts = { HOST, OTHER_HOST, NO_PLAIN_HOST },
+			options = {
+				otp_seed = SEED;
+				token_secret = { SECRET, ROTATED_SECRET };
+				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1; PLAIN and X-TOKEN follow this
+			};
+			host_options = { [NO_PLAIN_HOST] = { token_allow_plain = false } };
+		}));
+	end);
+
+	teardown(function()
+		if server then
+			server:stop();
+		end
+	end);
+
+	describe("a valid token", function()
+		it("logs in over X-TOKEN and binds the right JID", function()
+			local log = logged_during(function()
+				assert_bound(login("alice", mint("alice")), "alice");
+			end);
+			assert.matches("Token accepted for alice@a.test via X-TOKEN", log, 1, true);
+		end);
+
+		it("logs in over PLAIN and binds the right JID", function()
+			assert_bound(login("bob", mint("bob"), "PLAIN"), "bob");
+		end);
+
+		it("logs in on a second host with a token for that host", function()
+			assert_bound(login("alice", mint("alice", { host = OTHER_HOST }), "X-TOKEN", OTHER_HOST), "alice", OTHER_HOST);
+		end);
+
+		it("from the previous OTP step is accepted", function()
+			local now = away_from_step_end();
+			assert_bound(login("alice", mint("alice", { time = now - 30 })), "alice");
+		end);
+
+		it("signed with the second (rotated) secret is accepted", function()
+			assert_bound(login("alice", mint("alice", { secret = ROTATED_SECRET })), "alice");
+		end);
+
+		it("for a numeric user logs in as that user", function()
+			assert_bound(login("42", mint("42")), "42");
+		end);
+	end);
+
+	describe("a replayed token", function()
+		it("is refused over X-TOKEN", function()
+			local token = mint("alice");
+			assert_bound(login("alice", token), "alice");
+			local log = logged_during(function()
+				assert_refused(login("alice", token), "not-authorized");
+			end);
+			assert.matches("Token refused for alice@a.test via X-TOKEN: replayed", log, 1, true);
+		end);
+
+		it("is refused over PLAIN after X-TOKEN", function()
+			local token = mint("alice");
+			assert_bound(login("alice", token), "alice");
+			local log = logged_during(function()
+				assert_refused(login("alice", token, "PLAIN"), "not-authorized");
+			end);
+			assert.matches("Token refused for alice@a.test via PLAIN: replayed", log, 1, true);
+		end);
+
+		it("is refused after a token of the next step was used", function()
+			local now = away_from_step_end();
+			local older, newer = mint("carol", { time = now - 30 }), mint("carol", { time = now });
+			assert_bound(login("carol", older), "carol");
+			assert_bound(login("carol", newer), "carol");
+			assert_refused(login("carol", older), "not-authorized");
+			assert_refused(login("carol", newer, "PLAIN"), "not-authorized");
+		end);
+	end);
+
+	describe("a token that is not valid here", function()
+		local cases = {
+			{ "signed with a wrong secret", "alice",
+				function() return mint("alice", { secret = prosody.random_base32() }); end, "bad_signature" };
+			{ "minted for another user", "mallory", function() return mint("alice"); end, "bad_signature" };
+			{ "minted for another host", "alice", function() return mint("alice", { host = OTHER_HOST }); end, "bad_signature" };
+			{ "from a wrong OTP seed", "alice",
+				function() return mint("alice", { seed = prosody.random_base32() }); end, "otp_mismatch" };
+			{ "two OTP steps old", "alice", function() return mint("alice", { time = os.time() - 60 }); end, "otp_mismatch" };
+		};
+		for _, case in ipairs(cases) do
+			local name, user, make, reason = case[1], case[2], case[3], case[4];
+			it("is refused when " .. name, function()
+				local token = make();
+				local log = logged_during(function()
+					assert_refused(login(user, token), "not-authorized");
+				end);
+				assert.matches(("Token refused for %s@a.test via X-TOKEN: %s"):format(user, reason), log, 1, true);
+				assert_refused(login(user, token, "PLAIN"), "not-authorized");
+			end);
+		end
+
+		it("is refused in the 42/142 forgery", function()
+			local token = mint("42", { nonce = ("7"):rep(31) .. "1" });
+			local otp_nonce, signature = token:match("^(%d+) (.+)$");
+			local forged = otp_nonce:sub(1, -2) .. " " .. signature; -- "1" moved into the username
+			local log = logged_during(function()
+				assert_refused(login("142", forged), "malformed-request");
+			end);
+			assert.matches("Token refused for 142@a.test via X-TOKEN: nonce_length", log, 1, true);
+			assert_bound(login("42", token), "42");
+		end);
+	end);
+
+	describe("a malformed message", function()
+		local function sig_of(token) return token:match(" (.+)$"); end
+		local function digits_of(token) return token:match("^(%d+) "); end
+		local function arabic_indic(digits)
+			return (digits:gsub("%d", function(d) return "\217" .. string.char(160 + tonumber(d)); end));
+		end
+		local garbage = {};
+		for i = 1, 10240 do
+			garbage[i] = string.char(33 + (i * 7919) % 94);
+		end
+		garbage = table.concat(garbage);
+
+		-- name, client options (user alice), expected condition(s)
+		local cases = {
+			{ "an empty message", function() return { raw_sasl_hex = "" }; end };
+			{ "no fields at all", function(t) return { raw_sasl_hex = prosody.hex(t) }; end };
+			{ "an empty token", function() return { token_hex = "" }; end };
+			{ "a token without the space", function(t) return { password = digits_of(t) .. sig_of(t) }; end };
+			{ "a token without the signature", function(t) return { password = digits_of(t) }; end };
+			{ "a token with an empty signature", function(t) return { password = digits_of(t) .. " " }; end };
+			{ "invalid base64", function(t) return { password = digits_of(t) .. " !" .. sig_of(t):sub(2) }; end };
+			{ "unpadded base64", function(t) return { password = digits_of(t) .. " " .. sig_of(t):gsub("=", "") }; end };
+			{ "URL-safe base64", function()
+				local t;
+				repeat -- a signature with a + or a / to translate
+					t = mint("alice");
+				until sig_of(t):find("[+/]");
+				return { password = digits_of(t) .. " " .. sig_of(t):gsub("%+", "-"):gsub("/", "_") };
+			end };
+			{ "a NUL byte in the token", function(t)
+				return { token_hex = prosody.hex(digits_of(t) .. "\0 " .. sig_of(t)) };
+			end };
+			{ "Arabic-Indic digits", function(t) return { password = arabic_indic(digits_of(t)) .. " " .. sig_of(t) }; end };
+			{ "other unicode", function(t) return { password = digits_of(t) .. "\u{2003}" .. sig_of(t) .. "\u{1F600}" }; end };
+			{ "invalid UTF-8", function(t) return { token_hex = prosody.hex(digits_of(t) .. " \255\254" .. sig_of(t)) }; end };
+			{ "10 KB of garbage", function() return { password = garbage }; end };
+			{ "10 KB of binary garbage", function() return { token_hex = prosody.hex(garbage:gsub("[a-m]", "\255")) }; end };
+			{ "trailing data after the token", function(t)
+				return { raw_sasl_hex = prosody.hex("\0alice\0" .. t .. "\0extra") };
+			end };
+			{ "an empty username", function(t) return { raw_sasl_hex = prosody.hex("\0\0" .. t) }; end };
+			{ "an authzid for someone else", function(t)
+				return { password = t, authzid = "bob@a.test" };
+			end, "invalid-authzid" };
+		};
+
+		for _, case in ipairs(cases) do
+			local name, make, condition = case[1], case[2], case[3];
+			it("gets a SASL failure for " .. name .. ", and the next login works", function()
+				local token = mint("alice");
+				local opts = make(token);
+				opts.jid, opts.mech = "alice@" .. HOST, "X-TOKEN";
+				local answer = server:login(opts);
+				assert_refused(answer, condition or "malformed-request");
+				assert_bound(login("alice", mint("alice")), "alice");
+			end);
+		end
+
+		local plain_cases = {
+			{ "an empty message", { raw_sasl_hex = "" } };
+			{ "a NUL byte in the password", { token_hex = "31320033" } };
+			{ "invalid UTF-8", { token_hex = "31ff32" } };
+			{ "10 KB of garbage", { password = garbage } };
+		};
+		for _, case in ipairs(plain_cases) do
+			it("gets a SASL failure over PLAIN for " .. case[1], function()
+				local opts = { jid = "alice@" .. HOST, mech = "PLAIN" };
+				for k, v in pairs(case[2]) do
+					opts[k] = v;
+				end
+				local answer = server:login(opts);
+				assert.is_false(answer.ok);
+				assert.equal(0, answer.exit_status);
+				assert.is_truthy(({ ["malformed-request"] = true, ["not-authorized"] = true })[answer.condition], answer.condition);
+			end);
+		end
+	end);
+
+	describe("token_allow_plain = false", function()
+		it("leaves PLAIN out but keeps X-TOKEN", function()
+			local answer = login("alice", mint("alice", { host = NO_PLAIN_HOST }), "PLAIN", NO_PLAIN_HOST);
+			assert.same({ false, "mechanism-not-offered", { "X-TOKEN" } }, { answer.ok, answer.condition, answer.mechanisms });
+			local token = mint("alice", { host = NO_PLAIN_HOST });
+			assert_bound(login("alice", token, "X-TOKEN", NO_PLAIN_HOST), "alice", NO_PLAIN_HOST);
+		end);
+	end);
+
+	describe("after all of that", function()
+		it("the server is alive and still logs people in", function()
+			assert.is_true(server:alive());
+			assert_bound(login("alice", mint("alice")), "alice");
+		end);
+
+		it("the log holds no Lua traceback and no error", function()
+			local log = server:log();
+			assert.is_nil(log:find("traceback", 1, true));
+			assert.is_nil(log:find("\terror\t", 1, true), log:match("[^\n]*\terror\t[^\n]*"));
+		end);
+
+		it("the log holds no secret, seed or token", function()
+			local log = server:log();
+			assert.is_true(#minted > 30);
+			for _, secret in ipairs({ SEED, SECRET, ROTATED_SECRET }) do
+				assert.is_nil(log:find(secret, 1, true));
+			end
+			for _, token in ipairs(minted) do
+				local digits, signature = token:match("^(%d+) (.+)$");
+				assert.is_nil(log:find(digits:sub(9), 1, true), "a token's nonce");
+				assert.is_nil(log:find(signature, 1, true), "signature of a token");
+			end
+		end);
+	end);
+end);
+
+describe("Prosody with a bad token configuration #e2e", function()
+	local prosody = require "spec.support.prosody";
+	local server;
+	local BAD_SEED = "THIS-IS-NOT-BASE32-0189";
+
+	setup(function()
+		server = assert(prosody.start({
+			hosts = { "bad.test", "strict.test" },
+			options = { token_secret = prosody.random_base32() },
+			host_options = {
+				["bad.test"] = { otp_seed = BAD_SEED; allow_unencrypted_plain_auth = true };
+				["strict.test"] = { otp_seed = prosody.random_base32() }; -- Prosody's default: no PLAIN unencrypted
+			};
+		}));
+	end);
+
+	teardown(function()
+		if server then
+			server:stop();
+		end
+	end);
+
+	it("fails to load the module with a message naming the option, not its value", function()
+		local log = server:log();
+		assert.matches("mod_auth_token: bad configuration for bad.test: option otp_seed is not base32", log, 1, true);
+		assert.is_nil(log:find(BAD_SEED, 1, true));
+	end);
+
+	-- With no SASL mechanism to offer, Prosody closes the stream at once.
+	it("offers no way in on the misconfigured host", function()
+		local answer = server:login({ jid = "alice@bad.test", mech = "X-TOKEN", password = "0" });
+		assert.same({ false, "stream-error" }, { answer.ok, answer.condition });
+		assert.matches("No stream features", answer.text, 1, true);
+		assert.matches("No available SASL mechanisms", server:log(), 1, true);
+	end);
+
+	it("offers neither X-TOKEN nor PLAIN unencrypted unless allow_unencrypted_plain_auth is set", function()
+		local log = server:log();
+		assert.is_nil(log:find("Error initializing module 'auth_token' on 'strict.test'", 1, true)); -- it loaded there
+		local answer = server:login({ jid = "alice@strict.test", mech = "X-TOKEN", password = "0" });
+		assert.same({ false, "stream-error" }, { answer.ok, answer.condition });
+		assert.matches("No stream features", answer.text, 1, true);
+		assert.matches("are forbidden on insecure connections", server:log(), 1, true);
+	end);
+end);
+
+describe("Prosody without the native module #e2e", function()
+	local prosody = require "spec.support.prosody";
+	local server;
+
+	setup(function()
+		server = assert(prosody.start({
+			hosts = { "a.test" },
+			options = { otp_seed = prosody.random_base32(), token_secret = prosody.random_base32() },
+			cpath = "/nonexistent/?.so;;",
+		}));
+	end);
+
+	teardown(function()
+		if server then
+			server:stop();
+		end
+	end);
+
+	it("fails to load the module and says what to install where", function()
+		local log = server:log();
+		assert.matches("mod_auth_token: cannot load the native module token_auth", log, 1, true);
+		assert.matches("luarocks --lua-version 5.4 make", log, 1, true);
+		assert.matches("/usr/local/lib/lua/5.4/", log, 1, true);
+	end);
+end);

@@ -1,0 +1,389 @@
+-- The auth provider (lua/mod_auth_token.lua) in a fake `module`, over the real
+-- native token_auth and Prosody's real util.sasl. Runs under Prosody's Lua (lua5.4).
+
+describe("mod_auth_token", function()
+	local fake_module = require "spec.support.fake_module";
+	local available, why = fake_module.prosody_available();
+	if not available then
+		pending("needs Prosody's libraries for " .. _VERSION .. " (" .. why .. ")");
+		return;
+	end
+	local token_auth = require "token_auth";
+	local sasl_loaded, sasl_err = fake_module.load_plugin(fake_module.new("example.com", "sasl_token", {}));
+	assert(sasl_loaded, sasl_err);
+
+	local HOST = "example.com";
+	local SEED = token_auth.new_seed();
+	local SECRET = token_auth.new_secret();
+	local OTHER_SECRET = token_auth.new_secret();
+
+	local function options(extra)
+		local o = { otp_seed = SEED, token_secret = SECRET };
+		for k, v in pairs(extra or {}) do
+			o[k] = v;
+		end
+		return o;
+	end
+
+	-- Loads the plugin; returns the fake module, or fails the test.
+	local function load(extra, features)
+		local m = fake_module.new(HOST, "auth_token", options(extra), features);
+		local ok, err = fake_module.load_plugin(m);
+		assert(ok, err);
+		return m, m.provided.auth;
+	end
+
+	local function load_error(extra)
+		local m = fake_module.new(HOST, "auth_token", extra);
+		local ok, err = fake_module.load_plugin(m);
+		assert.is_false(ok);
+		assert.is_nil(m.provided.auth);
+		return err;
+	end
+
+	-- A token minted by the native module; config may also name another host.
+	local function mint(username, config)
+		local host, c = HOST, { otp_seed = SEED, token_secret = SECRET };
+		for k, v in pairs(config or {}) do
+			if k == "host" then
+				host = v;
+			else
+				c[k] = v;
+			end
+		end
+		return token_auth.generate_token(username, host, c);
+	end
+
+	-- Runs f with a clock that does not cross an OTP step while f runs, so
+	-- that "one step ago" means the same to the minting and the checking side.
+	local function within_one_step(period, f)
+		for _ = 1, 3 do
+			local before = math.floor(os.time() / period);
+			local result = { f(os.time()) };
+			if math.floor(os.time() / period) == before then
+				return table.unpack(result);
+			end
+		end
+		error("the clock kept crossing step boundaries");
+	end
+
+	describe("when it loads", function()
+		it("provides the auth provider named token", function()
+			local _, provider = load();
+			assert.equal("token", provider.name);
+		end);
+
+		it("accepts the community module's configuration unchanged", function()
+			local m = fake_module.new(HOST, "auth_token", {
+				token_secret = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7";
+				otp_seed = "XVGR73KMZH2M4XMY";
+			});
+			assert.same({ true }, { fake_module.load_plugin(m) });
+			assert.is_table(m.provided.auth);
+		end);
+
+		it("fails, naming otp_seed, when otp_seed is missing", function()
+			local err = load_error({ token_secret = SECRET });
+			assert.matches("option otp_seed is not set", err, 1, true);
+			assert.is_nil(err:find(SECRET, 1, true));
+		end);
+
+		it("fails, naming token_secret, when token_secret is missing", function()
+			local err = load_error({ otp_seed = SEED });
+			assert.matches("option token_secret is not set", err, 1, true);
+			assert.is_nil(err:find(SEED, 1, true));
+		end);
+
+		it("fails, naming otp_seed but not showing it, when otp_seed is not base32", function()
+			local bad_seed = "NOT-BASE32-AT-ALL-1189";
+			local err = load_error({ otp_seed = bad_seed, token_secret = SECRET });
+			assert.matches("option otp_seed ", err, 1, true);
+			assert.is_nil(err:find(bad_seed, 1, true));
+			assert.is_nil(err:find(SECRET, 1, true));
+		end);
+
+		it("fails, naming token_secret but not showing it, when a secret is too short", function()
+			local short = "tooshort";
+			local err = load_error({ otp_seed = SEED, token_secret = { SECRET, short } });
+			assert.matches("option token_secret ", err, 1, true);
+			assert.is_nil(err:find(short, 1, true));
+			assert.is_nil(err:find(SECRET, 1, true));
+			assert.is_nil(err:find(SEED, 1, true));
+		end);
+
+		local bad_options = {
+			{ "token_otp_window", 11 };
+			{ "token_otp_window", "1" };
+			{ "token_otp_window", 1.5 };
+			{ "token_nonce_length", 7 };
+			{ "token_otp_digits", 5 };
+			{ "token_otp_period", 0 };
+			{ "token_otp_algorithm", "MD5" };
+			{ "token_otp_algorithm", 256 };
+			{ "token_replay_capacity", 0 };
+			{ "token_allow_plain", "yes" };
+			{ "token_secret", {} };
+			{ "token_secret", 42 };
+		};
+		for _, case in ipairs(bad_options) do
+			local option, value = case[1], case[2];
+			it(("fails, naming %s, when it is %s %s"):format(option, type(value), tostring(value)), function()
+				local err = load_error(options({ [option] = value }));
+				assert.matches("mod_auth_token: bad configuration for example.com: option " .. option .. " ", err, 1, true);
+				assert.is_nil(err:find(SECRET, 1, true));
+				assert.is_nil(err:find(SEED, 1, true));
+			end);
+		end
+
+		it("fails with install instructions when the native module is missing", function()
+			local saved_cpath, saved_module = package.cpath, package.loaded.token_auth;
+			package.cpath, package.loaded.token_auth = "/nonexistent/?.so", nil;
+			local ok, err = pcall(load_error, options());
+			package.cpath, package.loaded.token_auth = saved_cpath, saved_module;
+			assert(ok, err);
+			assert.matches("cannot load the native module token_auth", err, 1, true);
+			assert.matches("luarocks --lua-version", err, 1, true);
+			assert.matches("package.cpath", err, 1, true);
+			assert.matches("/nonexistent/?.so", err, 1, true);
+		end);
+	end);
+
+	describe("test_password()", function()
+		it("accepts a fresh token once, then refuses it as replayed", function()
+			local _, provider = load();
+			local token = mint("alice");
+			assert.same({ true }, { provider.test_password("alice", token) });
+			assert.same({ nil, "replayed" }, { provider.test_password("alice", token) });
+		end);
+
+		it("refuses a token for another user, another host or another secret", function()
+			local _, provider = load();
+			assert.same({ nil, "bad_signature" }, { provider.test_password("bob", mint("alice")) });
+			assert.same({ nil, "bad_signature" }, { provider.test_password("alice", mint("alice", { host = "example.org" })) });
+			local other_secret = mint("alice", { token_secret = OTHER_SECRET });
+			assert.same({ nil, "bad_signature" }, { provider.test_password("alice", other_secret) });
+		end);
+
+		it("refuses the 42/142 forgery", function()
+			local _, provider = load();
+			local token = mint("42", { nonce = ("0"):rep(31) .. "1" });
+			local otp, nonce, sig = token:match("^(%d%d%d%d%d%d%d%d)(%d+) (.+)$");
+			assert.same({ nil, "nonce_length" }, { provider.test_password("142", otp .. nonce:sub(1, -2) .. " " .. sig) });
+			assert.same({ true }, { provider.test_password("42", token) });
+		end);
+
+		it("accepts the previous step and refuses two steps back", function()
+			local _, provider = load();
+			within_one_step(30, function(now)
+				assert.same({ true }, { provider.test_password("alice", mint("alice", { time = now - 30 })) });
+				assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = now - 60 })) });
+			end);
+		end);
+
+		it("honours token_otp_window", function()
+			local _, provider = load({ token_otp_window = 0 });
+			within_one_step(30, function(now)
+				assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = now - 30 })) });
+				assert.same({ true }, { provider.test_password("alice", mint("alice", { time = now })) });
+			end);
+		end);
+
+		it("honours the OTP and nonce options", function()
+			local custom = {
+				token_otp_digits = 6, token_otp_period = 60, token_otp_algorithm = "SHA256", token_nonce_length = 16,
+			};
+			local _, provider = load(custom);
+			local same = { digits = 6, period = 60, algorithm = "SHA256", nonce_length = 16 };
+			assert.same({ true }, { provider.test_password("alice", mint("alice", same)) });
+			assert.same({ nil, "nonce_length" }, { provider.test_password("alice", mint("alice")) });
+		end);
+
+		it("accepts every secret of a list and remembers replays across them", function()
+			local _, provider = load({ token_secret = { SECRET, OTHER_SECRET } });
+			local old, new = mint("alice"), mint("alice", { token_secret = OTHER_SECRET });
+			assert.same({ true }, { provider.test_password("alice", old) });
+			assert.same({ true }, { provider.test_password("alice", new) });
+			assert.same({ nil, "replayed" }, { provider.test_password("alice", new) });
+		end);
+
+		it("keeps one replay cache per host", function()
+			local _, first = load();
+			local _, second = load();
+			local token = mint("alice");
+			assert.same({ true }, { first.test_password("alice", token) });
+			assert.same({ true }, { second.test_password("alice", token) });
+		end);
+
+		it("answers malformed input with a reason instead of an error", function()
+			local _, provider = load();
+			assert.same({ nil, "malformed" }, { provider.test_password("alice", nil) });
+			assert.same({ nil, "malformed" }, { provider.test_password("alice", 12345) });
+			assert.same({ nil, "malformed" }, { provider.test_password(nil, mint("alice")) });
+			assert.same({ nil, "malformed" }, { provider.test_password("alice", "") });
+			assert.same({ nil, "malformed" }, { provider.test_password("alice", ("\255"):rep(10240)) });
+			assert.same({ nil, "invalid_jid" }, { provider.test_password("", mint("alice")) });
+		end);
+	end);
+
+	describe("logging", function()
+		it("logs each failure once with the username and reason, and successes at debug", function()
+			local m, provider = load();
+			local token = mint("alice");
+			provider.test_password("alice", token);
+			provider.test_password("alice", token);
+			assert.same({ "Token accepted for alice@example.com via test_password" }, fake_module.messages(m, "debug"));
+			local infos = fake_module.messages(m, "info");
+			assert.equal(1, #infos);
+			assert.matches("^Token refused for alice@example.com via test_password: replayed ", infos[1]);
+		end);
+
+		it("never logs the token, the secret or the seed", function()
+			local m, provider = load();
+			local token = mint("alice");
+			provider.test_password("alice", token);
+			provider.test_password("alice", token);
+			provider.test_password("bob", token);
+			local handler = provider.get_sasl_handler({ secure = true });
+			handler:select("X-TOKEN");
+			handler:process("\0alice\0" .. token .. "\0trailing");
+			assert.is_true(#m.logs >= 4);
+			local otp_and_nonce = token:match("^%d+");
+			for _, entry in ipairs(m.logs) do
+				assert.is_nil(entry.message:find(otp_and_nonce, 1, true), entry.message);
+				assert.is_nil(entry.message:find(token:match(" (.+)$"), 1, true), entry.message);
+				assert.is_nil(entry.message:find(SECRET, 1, true), entry.message);
+				assert.is_nil(entry.message:find(SEED, 1, true), entry.message);
+			end
+		end);
+
+		it("keeps control characters of a username out of the log", function()
+			local m, provider = load();
+			provider.test_password("eve\nFAKE LOG LINE", "x");
+			local infos = fake_module.messages(m, "info");
+			assert.equal(1, #infos);
+			assert.matches("^Token refused for eve%?FAKE LOG LINE@example%.com via test_password: malformed ", infos[1]);
+		end);
+	end);
+
+	describe("metrics", function()
+		it("counts successes and each failure reason through module:metric", function()
+			local m, provider = load();
+			local token = mint("alice");
+			provider.test_password("alice", token);
+			provider.test_password("alice", token);
+			provider.test_password("alice", "junk");
+			provider.test_password("alice", "junk");
+			assert.same({ ["results/success"] = 1, ["results/replayed"] = 1, ["results/malformed"] = 2 }, m.counts);
+		end);
+
+		it("falls back to module:measure where module:metric is missing", function()
+			local m, provider = load(nil, { metric = false });
+			local token = mint("alice");
+			provider.test_password("alice", token);
+			provider.test_password("alice", token);
+			assert.same({ result_success = 1, result_replayed = 1 }, m.counts);
+		end);
+
+		it("still works with neither", function()
+			local _, provider = load(nil, { metric = false, measure = false });
+			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
+		end);
+
+		it("counts the X-TOKEN message failures found by mod_sasl_token", function()
+			local m, provider = load();
+			for _ = 1, 2 do
+				local handler = provider.get_sasl_handler({ secure = true });
+				handler:select("X-TOKEN");
+				local status, condition = handler:process("garbage");
+				assert.same({ "failure", "malformed-request" }, { status, condition });
+			end
+			assert.equal(2, m.counts["results/malformed_request"]);
+			assert.same({ "Token refused for (unknown)@example.com via X-TOKEN: malformed_request",
+				"Token refused for (unknown)@example.com via X-TOKEN: malformed_request" }, fake_module.messages(m, "info"));
+		end);
+	end);
+
+	describe("the other provider methods", function()
+		it("says every user exists and lists none", function()
+			local _, provider = load();
+			assert.is_true(provider.user_exists("anyone"));
+			assert.is_nil(provider.users()());
+		end);
+
+		it("does not manage accounts", function()
+			local _, provider = load();
+			assert.same({ nil, "not supported" }, { provider.set_password("alice", "x") });
+			assert.same({ nil, "not supported" }, { provider.create_user("alice", "x") });
+			assert.same({ nil, "not supported" }, { provider.delete_user("alice") });
+		end);
+	end);
+
+	describe("get_sasl_handler()", function()
+		local function mechanisms(provider, session)
+			local list = {};
+			for name in pairs(provider.get_sasl_handler(session):mechanisms()) do
+				list[#list + 1] = name;
+			end
+			table.sort(list);
+			return list;
+		end
+
+		it("offers X-TOKEN and PLAIN on an encrypted connection", function()
+			local _, provider = load();
+			assert.same({ "PLAIN", "X-TOKEN" }, mechanisms(provider, { secure = true }));
+		end);
+
+		it("withholds X-TOKEN on an unencrypted connection, as Prosody does PLAIN", function()
+			local _, provider = load();
+			assert.same({ "PLAIN" }, mechanisms(provider, { secure = false })); -- mod_saslauth hides PLAIN
+		end);
+
+		it("offers X-TOKEN unencrypted when allow_unencrypted_plain_auth is set", function()
+			local _, provider = load({ allow_unencrypted_plain_auth = true });
+			assert.same({ "PLAIN", "X-TOKEN" }, mechanisms(provider, {}));
+		end);
+
+		it("follows an explicit insecure_sasl_mechanisms", function()
+			local _, open = load({ insecure_sasl_mechanisms = {} });
+			assert.same({ "PLAIN", "X-TOKEN" }, mechanisms(open, {}));
+			local _, strict = load({ allow_unencrypted_plain_auth = true, insecure_sasl_mechanisms = { "X-TOKEN" } });
+			assert.same({ "PLAIN" }, mechanisms(strict, {}));
+		end);
+
+		it("leaves PLAIN out when token_allow_plain is false", function()
+			local _, provider = load({ token_allow_plain = false });
+			assert.same({ "X-TOKEN" }, mechanisms(provider, { secure = true }));
+		end);
+
+		it("logs in with the token over X-TOKEN and over PLAIN, once", function()
+			local _, provider = load();
+			local token = mint("alice");
+			local x_token = provider.get_sasl_handler({ secure = true });
+			assert.is_true(x_token:select("X-TOKEN"));
+			assert.same({ "success" }, { x_token:process("\0Alice\0" .. token) });
+			assert.equal("alice", x_token.username);
+
+			local plain = provider.get_sasl_handler({ secure = true });
+			assert.is_true(plain:select("PLAIN"));
+			local status, condition = plain:process("\0alice\0" .. token);
+			assert.same({ "failure", "not-authorized" }, { status, condition });
+
+			local fresh = provider.get_sasl_handler({ secure = true });
+			fresh:select("PLAIN");
+			assert.same({ "success" }, { fresh:process("\0alice\0" .. mint("alice")) });
+		end);
+
+		it("maps the provider's reasons to SASL conditions for X-TOKEN", function()
+			local _, provider = load();
+			local function x_token(username, token)
+				local handler = provider.get_sasl_handler({ secure = true });
+				handler:select("X-TOKEN");
+				local status, condition = handler:process("\0" .. username .. "\0" .. token);
+				return { status, condition };
+			end
+			assert.same({ "failure", "not-authorized" }, x_token("bob", mint("alice")));
+			assert.same({ "failure", "malformed-request" }, x_token("alice", "1234 abc"));
+			assert.same({ "failure", "malformed-request" }, x_token("alice", "\217\160" .. mint("alice"):sub(2)));
+		end);
+	end);
+end);

@@ -1,0 +1,194 @@
+-- A small stand-in for Prosody's `module` API object, for the plugin specs.
+--
+-- Only `module` is faked: the plugins run against Prosody's real util.sasl,
+-- util.encodings, util.jid and util.set (from /usr/lib/prosody, built for
+-- Prosody's Lua 5.4) and the real native token_auth (build/<lua>/token_auth.so).
+--
+--   local fake_module = require "spec.support.fake_module"
+--   fake_module.setup_paths()
+--   local m = fake_module.new("example.com", "auth_token", { otp_seed = ... })
+--   local ok, err = fake_module.load_plugin(m)   -- runs lua/mod_auth_token.lua
+--   m.provided.auth, m.logs, m.counts
+
+local fake_module = {};
+
+local prosody_lib = "/usr/lib/prosody";
+
+-- The build directory the Makefile uses for the running interpreter.
+function fake_module.build_dir()
+	local major, minor = _VERSION:match("(%d+)%.(%d+)");
+	if type(jit) == "table" then
+		return "build/luajit";
+	end
+	return "build/lua" .. major .. minor;
+end
+
+-- Put Prosody's libraries and our native module within require's reach (once).
+function fake_module.setup_paths()
+	if fake_module.paths_ready then
+		return;
+	end
+	package.path = prosody_lib .. "/?.lua;" .. package.path;
+	package.cpath = fake_module.build_dir() .. "/?.so;" .. prosody_lib .. "/?.so;" .. package.cpath;
+	fake_module.paths_ready = true;
+end
+
+-- Can the plugins run here? Prosody's C libraries (util.encodings) are built
+-- for Prosody's Lua (5.4 on Debian), so under Lua 5.1 or LuaJIT they cannot.
+-- Returns true, or false and why.
+function fake_module.prosody_available()
+	fake_module.setup_paths();
+	for _, name in ipairs({ "util.encodings", "token_auth" }) do
+		local ok, err = pcall(require, name);
+		if not ok then
+			err = tostring(err);
+			return false, err:match("^[^\n]*") .. " " .. (err:match("\n[^\n]*(undefined symbol[^\n]*)") or "");
+		end
+	end
+	return true;
+end
+
+local function format_log(message, ...)
+	local args = table.pack and table.pack(...) or { n = select("#", ...), ... };
+	for i = 1, args.n do
+		args[i] = tostring(args[i]);
+	end
+	return message:format((table.unpack or unpack)(args, 1, args.n));
+end
+
+-- Mirrors core/moduleapi.lua's option getters over a plain table.
+local function add_option_getters(m, options)
+	function m:get_option(name, default_value) -- luacheck: ignore 212/self
+		local value = options[name];
+		if value == nil then
+			value = default_value;
+		end
+		return value;
+	end
+	function m:get_option_scalar(name, default_value)
+		local value = self:get_option(name, default_value);
+		if type(value) == "table" then
+			value = value[1];
+		end
+		return value;
+	end
+	function m:get_option_string(name, default_value)
+		local value = self:get_option_scalar(name, default_value);
+		return value ~= nil and tostring(value) or nil;
+	end
+	function m:get_option_number(name, default_value)
+		return tonumber(self:get_option_scalar(name, default_value));
+	end
+	function m:get_option_boolean(name, default_value)
+		local value = self:get_option_scalar(name, default_value);
+		if value == true or value == "true" or value == 1 then
+			return true;
+		elseif value == false or value == "false" or value == 0 then
+			return false;
+		end
+		return nil;
+	end
+	function m:get_option_array(name, default_value)
+		local value = self:get_option(name, default_value);
+		if value == nil then
+			return nil;
+		elseif type(value) ~= "table" then
+			return { value };
+		end
+		local copy = {};
+		for i, v in ipairs(value) do
+			copy[i] = v;
+		end
+		return copy;
+	end
+	function m:get_option_set(name, default_value)
+		local value = self:get_option_array(name, default_value);
+		return value and require "util.set".new(value) or nil;
+	end
+end
+
+-- features: { metric = true|false, measure = true|false } (both on by default)
+function fake_module.new(host, name, options, features)
+	features = features or {};
+	local m = {
+		host = host;
+		name = name;
+		logs = {};      -- { level = ..., message = ... } in order
+		provided = {};  -- kind -> item
+		counts = {};    -- metric or measure name -> count (metric: "name/label")
+	};
+	add_option_getters(m, options or {});
+
+	function m:log(level, message, ...)
+		self.logs[#self.logs + 1] = { level = level, message = format_log(message, ...) };
+	end
+
+	function m:provides(kind, item)
+		if not item.name then
+			local item_name = self.name;
+			if item_name:find(kind .. "_", 1, true) == 1 then
+				item_name = item_name:sub(#kind + 2);
+			end
+			item.name = item_name;
+		end
+		self.provided[kind] = item;
+	end
+
+	if features.metric ~= false then
+		function m:metric(type_, metric_name, unit, description, label_keys) -- luacheck: ignore 212
+			assert(type_ == "counter", "only counters are faked");
+			local counts = self.counts;
+			return {
+				with_labels = function(_, ...)
+					assert(select("#", ...) == #label_keys, "one value per label key");
+					local key = metric_name .. "/" .. table.concat({ ... }, "/");
+					return { add = function(_, n) counts[key] = (counts[key] or 0) + n; end };
+				end;
+			};
+		end
+	end
+	if features.measure ~= false then
+		function m:measure(measure_name, stat_type)
+			assert(stat_type == "rate", "only rates are faked");
+			local counts = self.counts;
+			return function()
+				counts[measure_name] = (counts[measure_name] or 0) + 1;
+			end;
+		end
+	end
+	return m;
+end
+
+-- The messages logged at `level` (or all), in order.
+function fake_module.messages(m, level)
+	local out = {};
+	for _, entry in ipairs(m.logs) do
+		if level == nil or entry.level == level then
+			out[#out + 1] = entry.message;
+		end
+	end
+	return out;
+end
+
+-- Runs lua/mod_<name>.lua with `m` as its module, as Prosody's loader does
+-- (environment: { module = m } falling back to _G). Returns true, or false and
+-- the error the plugin raised.
+function fake_module.load_plugin(m, plugin_dir)
+	local path = (plugin_dir or "lua") .. "/mod_" .. m.name .. ".lua";
+	local env = setmetatable({ module = m }, { __index = _G });
+	local chunk, err;
+	if setfenv then -- Lua 5.1 / LuaJIT
+		chunk, err = loadfile(path);
+		if chunk then
+			setfenv(chunk, env);
+		end
+	else
+		chunk, err = loadfile(path, "t", env);
+	end
+	if not chunk then
+		return false, err;
+	end
+	return pcall(chunk);
+end
+
+return fake_module;

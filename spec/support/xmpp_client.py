@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Log in to an XMPP server once and report the outcome as one JSON line.
+
+Used by the end-to-end specs (Prosody, ejabberd) and scripts/demo. The normal
+path is slixmpp, a real client library: PLAIN is slixmpp's own mechanism and
+X-TOKEN is registered as a custom slixmpp SASL mechanism
+(authzid NUL authcid NUL token, credentials SASLprepped like PLAIN).
+--token-hex and --raw-sasl-hex bypass the client-side SASLprep so that tests can
+send NUL bytes, invalid UTF-8 and trailing fields; they still go through
+slixmpp's stream and SASL machinery.
+
+    /usr/bin/python3 spec/support/xmpp_client.py --port N --jid user@host \\
+        --mech X-TOKEN|PLAIN \\
+        (--password TOKEN | --token-hex HEX | --password-file F | --raw-sasl-hex HEX) \\
+        [--authzid A] [--address 127.0.0.1] [--timeout 10]
+
+Output, exactly one line on stdout:
+    {"ok": true, "jid": "<bound full jid>"}
+    {"ok": false, "condition": "<sasl condition>", "text": "..."}
+Exit status: 0 when the server answered (success, or SASL <failure/>, or the
+mechanism was not offered: condition "mechanism-not-offered", with the offered
+"mechanisms"); 1 when no answer came (condition "timeout", "disconnected",
+"stream-error", "connection-failed"), 2 for bad arguments or a client crash.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from slixmpp import ClientXMPP
+from slixmpp.util.sasl.client import Mech, sasl_mech, MECHANISMS
+
+# slixmpp picks the highest score among offered mechanisms; --mech limits the
+# choice to one anyway.
+@sasl_mech(50)
+class XToken(Mech):
+    """X-TOKEN: exactly like PLAIN on the wire: authzid NUL authcid NUL token."""
+
+    name = "X-TOKEN"
+    required_credentials = {"username", "password"}
+    optional_credentials = {"authzid"}
+    security = {"encrypted", "unencrypted_plain"}
+
+    def process(self, challenge=b""):
+        creds = self.credentials
+        return creds["authzid"] + b"\x00" + creds["username"] + b"\x00" + creds["password"]
+
+
+class RawMessage(Mech):
+    """Sends a prepared SASL message byte for byte (tests of malformed input)."""
+
+    required_credentials = {"raw_sasl"}
+
+    def process(self, challenge=b""):
+        return self.credentials["raw_sasl"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--jid", required=True, help="user@host (a resource is chosen by the server)")
+    p.add_argument("--mech", required=True, choices=["X-TOKEN", "PLAIN"])
+    secret = p.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password", help="the token (or password), as text")
+    secret.add_argument("--token-hex", help="the token as hex bytes, sent without SASLprep")
+    secret.add_argument("--password-file", help="read the token from this file (one trailing newline is dropped)")
+    secret.add_argument("--raw-sasl-hex", help="the whole SASL message as hex bytes")
+    p.add_argument("--authzid", default="", help="authorization identity (default empty)")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--debug", action="store_true", help="slixmpp debug log on stderr")
+    return p.parse_args(argv)
+
+
+def main(argv):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.CRITICAL,
+                        format="%(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+    password = args.password
+    if args.password_file is not None:
+        with open(args.password_file, encoding="utf-8") as f:
+            password = f.read()
+        if password.endswith("\n"):
+            password = password[:-1]
+
+    raw = None
+    if args.raw_sasl_hex is not None:
+        raw = bytes.fromhex(args.raw_sasl_hex)
+    elif args.token_hex is not None:
+        user = args.jid.split("@", 1)[0]
+        raw = args.authzid.encode() + b"\x00" + user.encode() + b"\x00" + bytes.fromhex(args.token_hex)
+
+    mech_name = args.mech
+    if raw is not None:
+        # Replace the mechanism under this name for this process only.
+        MECHANISMS[mech_name] = type("Raw" + mech_name.replace("-", ""), (RawMessage,), {"name": mech_name})
+
+    xmpp = ClientXMPP(args.jid, password if password is not None else "")
+    if raw is not None:
+        xmpp.credentials["raw_sasl"] = raw
+    if args.authzid:
+        xmpp.credentials["authzid"] = args.authzid
+    mechanisms = xmpp["feature_mechanisms"]
+    mechanisms.use_mech = mech_name
+    mechanisms.unencrypted_plain = True  # test servers run without TLS on 127.0.0.1
+
+    loop = asyncio.get_event_loop()
+    done = loop.create_future()
+    def finish(result, status):
+        if not done.done():
+            done.set_result((result, status))
+
+    def on_bind(jid):
+        finish({"ok": True, "jid": str(jid)}, 0)
+
+    def on_failed_auth(stanza):
+        finish({"ok": False, "condition": stanza["condition"], "text": stanza["text"]}, 0)
+
+    def on_failed_all(_event=None):
+        finish({"ok": False, "condition": "mechanism-not-offered",
+                "text": "%s not offered" % mech_name, "mechanisms": sorted(mechanisms.mech_list)}, 0)
+
+    def on_stream_error(stanza):
+        finish({"ok": False, "condition": "stream-error",
+                "text": "%s %s" % (stanza["condition"], stanza["text"])}, 1)
+
+    def on_disconnected(reason=None):
+        finish({"ok": False, "condition": "disconnected", "text": str(reason or "")}, 1)
+
+    def on_connection_failed(error=None):
+        finish({"ok": False, "condition": "connection-failed", "text": str(error or "")}, 1)
+
+    xmpp.add_event_handler("session_bind", on_bind)
+    xmpp.add_event_handler("failed_auth", on_failed_auth)
+    xmpp.add_event_handler("failed_all_auth", on_failed_all)
+    xmpp.add_event_handler("stream_error", on_stream_error)
+    xmpp.add_event_handler("disconnected", on_disconnected)
+    xmpp.add_event_handler("connection_failed", on_connection_failed)
+
+    xmpp.connect((args.address, args.port), force_starttls=False, disable_starttls=True)
+    try:
+        result, status = loop.run_until_complete(asyncio.wait_for(done, args.timeout))
+    except asyncio.TimeoutError:
+        result, status = {"ok": False, "condition": "timeout",
+                          "text": "no answer within %gs" % args.timeout}, 1
+    print(json.dumps(result), flush=True)
+    try:
+        xmpp.abort()  # drop the TCP connection: nothing more to say
+        loop.run_until_complete(asyncio.sleep(0))
+    except Exception:
+        pass
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except SystemExit:
+        raise
+    except BaseException as e:  # the client itself broke
+        print(json.dumps({"ok": False, "condition": "client-error", "text": repr(e)}), flush=True)
+        sys.exit(2)
