@@ -34,7 +34,7 @@ fuzz: setup
 	@scripts/fuzz $(FUZZ_SECONDS)
 
 lint:
-	luacheck lua spec bin
+	luacheck lua spec bin/token-auth
 	$(CARGO) clippy --all-targets -- -D warnings
 
 clean:

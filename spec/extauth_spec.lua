@@ -1,0 +1,355 @@
+-- `token-auth extauth`: both external-auth protocols driven over a pipe, with
+-- the writes timed as a server would make them (split, concatenated, stalled).
+
+local socket = require "socket"
+
+local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+local SECRET = "extauth-spec-secret-0123456789"
+local B_SECRET = "extauth-spec-secret-for-b-host"
+
+local function shell_quote(s)
+	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+	local f = io.open(path, "rb")
+	if not f then return nil end
+	local data = f:read("*a")
+	f:close()
+	return data
+end
+
+local function write_file(path, data)
+	local f = assert(io.open(path, "wb"))
+	f:write(data)
+	f:close()
+end
+
+local function capture(command)
+	local p = assert(io.popen(command, "r"))
+	local out = p:read("*a")
+	p:close()
+	return out
+end
+
+local repo = os.getenv("TOKEN_AUTH_REPO") or capture("pwd"):gsub("\n$", "")
+
+local lua, build
+if type(jit) == "table" then
+	lua, build = "luajit", "luajit"
+else
+	local version = _VERSION:match("%d+%.%d+")
+	lua, build = "lua" .. version, "lua" .. version:gsub("%.", "")
+end
+lua = os.getenv("TOKEN_AUTH_LUA") or lua
+
+local tmp_dir = capture("mktemp -d /tmp/token-auth-extauth-spec.XXXXXX"):gsub("\n$", "")
+local run_count = 0
+
+-- Runs `token-auth extauth` with `args`, its standard input a FIFO fed by
+-- `steps`: a string is written (and flushed), a number is a pause in seconds,
+-- a function is called with the output so far (a string). Returns
+-- { status, stdout, stderr, seconds } once the helper has exited.
+local function serve(args, steps)
+	run_count = run_count + 1
+	local dir = tmp_dir .. "/run" .. run_count
+	assert(os.execute("mkdir " .. shell_quote(dir) .. " && mkfifo " .. shell_quote(dir .. "/in")))
+	local words = { "env", "-u", "LUA_CPATH_5_4", "LUA_CPATH=" .. shell_quote(repo .. "/build/" .. build .. "/?.so;;"),
+		lua, shell_quote(repo .. "/bin/token-auth"), "extauth" }
+	for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
+	local started = socket.gettime()
+	os.execute(("(%s <%s >%s 2>%s; echo $? >%s) &"):format(table.concat(words, " "),
+		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), shell_quote(dir .. "/err"), shell_quote(dir .. "/rc")))
+	local input = assert(io.open(dir .. "/in", "wb")) -- returns once the helper has opened its end
+	for _, step in ipairs(steps) do
+		if type(step) == "string" then
+			input:write(step)
+			input:flush()
+		elseif type(step) == "number" then
+			socket.sleep(step)
+		else
+			step(read_file(dir .. "/out") or "")
+		end
+	end
+	input:close()
+	local deadline = socket.gettime() + 15
+	local rc
+	repeat
+		rc = read_file(dir .. "/rc")
+		if not rc or rc == "" then socket.sleep(0.02) end
+	until (rc and rc ~= "") or socket.gettime() > deadline
+	assert(rc and rc ~= "", "the helper did not exit after end of input")
+	return {
+		status = tonumber(rc:match("%d+")),
+		stdout = read_file(dir .. "/out"),
+		stderr = read_file(dir .. "/err"),
+		seconds = socket.gettime() - started,
+	}
+end
+
+local function frame(request)
+	return string.char(math.floor(#request / 256), #request % 256) .. request
+end
+
+local YES, NO = "\0\2\0\1", "\0\2\0\0"
+
+local function lines(text)
+	local t = {}
+	for line in text:gmatch("[^\n]+") do t[#t + 1] = line end
+	return t
+end
+
+describe("token-auth extauth", function()
+	local token_auth = require "token_auth"
+
+	local config_path = tmp_dir .. "/token.cfg.lua"
+	write_file(config_path, ([[
+token_secret = %q
+otp_seed = %q
+VirtualHost "a.test"
+VirtualHost "b.test"
+	token_secret = %q
+]]):format(SECRET, SEED, B_SECRET))
+
+	local function mint(user, host, extra)
+		local config = { otp_seed = SEED, token_secret = host == "b.test" and B_SECRET or SECRET }
+		for k, v in pairs(extra or {}) do config[k] = v end
+		return token_auth.generate_token(user, host, config)
+	end
+
+	local function generic(steps, extra_args)
+		local args = { "--config", config_path, "--timeout", "0.5" }
+		for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
+		return serve(args, steps)
+	end
+
+	local function ejabberd(steps)
+		return serve({ "--protocol", "ejabberd", "--config", config_path, "--timeout", "0.5" }, steps)
+	end
+
+	local function assert_no_token_in(text, ...)
+		for _, token in ipairs({ ... }) do
+			assert.not_matches(token, text, 1, true)
+			assert.not_matches(token:match(" (.*)$"), text, 1, true)
+			assert.not_matches(token:match("^(%d+)"), text, 1, true)
+		end
+	end
+
+	teardown(function()
+		os.execute("rm -rf " .. shell_quote(tmp_dir))
+	end)
+
+	describe("with the generic protocol", function()
+		it("answers 1 for a valid token, then 0 for its replay", function()
+			local token = mint("alice", "a.test")
+			local r = generic({ "auth:alice:a.test:" .. token .. "\n", "auth:alice:a.test:" .. token .. "\n" })
+			assert.equal(0, r.status)
+			assert.equal("1\n0\n", r.stdout)
+			assert.same({ "token-auth: extauth: auth for alice@a.test failed: replayed" }, lines(r.stderr))
+			assert_no_token_in(r.stderr, token)
+		end)
+
+		it("verifies each host with its own options", function()
+			local a, b = mint("alice", "a.test"), mint("alice", "b.test")
+			local r = generic({ "auth:alice:b.test:" .. b .. "\n", "auth:alice:a.test:" .. a .. "\n",
+				"auth:alice:b.test:" .. mint("alice", "b.test", { token_secret = SECRET }) .. "\n" })
+			assert.equal("1\n1\n0\n", r.stdout)
+			assert.matches("auth for alice@b.test failed: bad_signature", r.stderr)
+		end)
+
+		it("answers 0 for another user's token, an unknown host or an old token, and says why", function()
+			local token = mint("alice", "a.test")
+			local r = generic({
+				"auth:bob:a.test:" .. token .. "\n",
+				"auth:alice:elsewhere.test:" .. token .. "\n",
+				"auth:alice:a.test:" .. mint("alice", "a.test", { time = os.time() - 3600 }) .. "\n",
+			})
+			assert.equal("0\n0\n0\n", r.stdout)
+			assert.same({
+				"token-auth: extauth: auth for bob@a.test failed: bad_signature",
+				"token-auth: extauth: auth for alice@elsewhere.test failed: unknown_host",
+				"token-auth: extauth: auth for alice@a.test failed: otp_mismatch",
+			}, lines(r.stderr))
+		end)
+
+		it("splits at most three times: the password keeps its colons", function()
+			local token = mint("alice", "a.test")
+			local r = generic({ "auth:alice:a.test:" .. token .. ":x\n", "auth:alice:a.test:a:b:c\n",
+				"auth:alice:a.test\n" })
+			assert.equal("0\n0\n0\n", r.stdout)
+			assert.same({
+				"token-auth: extauth: auth for alice@a.test failed: bad_encoding",
+				"token-auth: extauth: auth for alice@a.test failed: malformed",
+				"token-auth: extauth: auth failed: bad_request (expected auth:USER:HOST:PASSWORD)",
+			}, lines(r.stderr))
+		end)
+
+		it("verifies non-ASCII user names byte for byte", function()
+			local user = "j\195\188rgen" -- jürgen, UTF-8
+			local token = mint(user, "a.test")
+			local r = generic({ "auth:" .. user .. ":a.test:" .. token .. "\n",
+				"auth:j\195\156rgen:a.test:" .. token .. "\n" })
+			assert.equal("1\n0\n", r.stdout)
+			assert.matches("auth for j\\xc3\\x9crgen@a.test failed: bad_signature", r.stderr, 1, true)
+		end)
+
+		it("answers isuser 1 for a served host, setpass and unknown commands 0", function()
+			local r = generic({
+				"isuser:alice:a.test\n", "isuser:alice:elsewhere.test\n", "isuser::a.test\n",
+				"setpass:alice:a.test:newpass\n", "tryregister:alice:a.test:pw\n", "removeuser:alice:a.test\n",
+				"frobnicate:alice:a.test\n", "\n", "no colon at all\n", "isuser:alice:b.test\r\n",
+			})
+			assert.equal("1\n0\n0\n0\n0\n0\n0\n0\n0\n1\n", r.stdout)
+			assert.matches("setpass failed: not_supported", r.stderr)
+			assert.matches("unknown_command %(command frobnicate%)", r.stderr)
+			assert.not_matches("newpass", r.stderr)
+			assert.equal(8, #lines(r.stderr))
+		end)
+
+		it("answers requests split across writes and many in one write", function()
+			local t1, t2, t3 = mint("u1", "a.test"), mint("u2", "a.test"), mint("u3", "a.test")
+			local request = "auth:u1:a.test:" .. t1 .. "\n"
+			local r = generic({
+				request:sub(1, 10), 0.1, request:sub(11, 50), 0.1, request:sub(51),
+				"auth:u2:a.test:" .. t2 .. "\nauth:u3:a.test:" .. t3 .. "\nisuser:u3:a.test\n",
+			})
+			assert.equal("1\n1\n1\n1\n", r.stdout)
+			assert.equal("", r.stderr)
+		end)
+
+		it("gives up on an incomplete request after the timeout, answers 0 and reads on", function()
+			local token = mint("alice", "a.test")
+			local seen
+			local r = generic({ "auth:alice:a.te", 1.2, function(output) seen = output end,
+				"auth:alice:a.test:" .. token .. "\n" })
+			assert.equal("0\n", seen) -- answered while the input was still open
+			assert.equal("0\n1\n", r.stdout)
+			assert.same({ "token-auth: extauth: request failed: timeout" }, lines(r.stderr))
+		end)
+
+		it("refuses an oversized request and stays in step", function()
+			local r = generic({ "auth:alice:a.test:" .. ("9"):rep(10000) .. "\n", "isuser:alice:a.test\n" })
+			assert.equal("0\n1\n", r.stdout)
+			assert.same({ "token-auth: extauth: request failed: request_too_long" }, lines(r.stderr))
+		end)
+
+		it("exits with status 0 at end of input, answering an unterminated last line", function()
+			local empty = generic({})
+			assert.equal(0, empty.status)
+			assert.equal("", empty.stdout)
+			local r = generic({ "isuser:alice:a.test\n", "isuser:alice:a.test" })
+			assert.equal(0, r.status)
+			assert.equal("1\n1\n", r.stdout)
+		end)
+	end)
+
+	describe("with the ejabberd protocol", function()
+		it("answers 1 for a valid token, then 0 for its replay", function()
+			local token = mint("alice", "a.test")
+			local request = frame("auth:alice:a.test:" .. token)
+			local r = ejabberd({ request, request })
+			assert.equal(0, r.status)
+			assert.equal(YES .. NO, r.stdout)
+			assert.same({ "token-auth: extauth: auth for alice@a.test failed: replayed" }, lines(r.stderr))
+			assert_no_token_in(r.stderr, token)
+		end)
+
+		it("counts the length in bytes, not characters", function()
+			local user = "\229\188\160\228\188\159" -- 张伟, 6 bytes in UTF-8
+			local request = "auth:" .. user .. ":a.test:" .. mint(user, "a.test")
+			local r = ejabberd({ frame(request), frame("isuser:" .. user .. ":a.test") })
+			assert.equal(YES .. YES, r.stdout)
+		end)
+
+		it("answers frames split anywhere, even inside the length, and frames sent together", function()
+			local t1, t2, t3 = mint("u1", "a.test"), mint("u2", "a.test"), mint("u3", "a.test")
+			local f1 = frame("auth:u1:a.test:" .. t1)
+			local r = ejabberd({
+				f1:sub(1, 1), 0.1, f1:sub(2, 2), 0.1, f1:sub(3, 30), 0.1, f1:sub(31),
+				frame("auth:u2:a.test:" .. t2) .. frame("auth:u3:a.test:" .. t3) .. frame("isuser:u3:a.test"),
+			})
+			assert.equal(YES .. YES .. YES .. YES, r.stdout)
+			assert.equal("", r.stderr)
+		end)
+
+		it("answers 0 to setpass, unknown commands, empty and binary frames", function()
+			local r = ejabberd({
+				frame("setpass:alice:a.test:pw"), frame("tryregister:alice:a.test:pw"), frame("certauth:alice:a.test:x"),
+				frame(""), frame("\0\1\2\255\254:\0:\0"), frame("auth:alice:a.test:12345 \0"),
+				frame("isuser:alice:a.test"),
+			})
+			assert.equal(NO:rep(6) .. YES, r.stdout)
+			assert.equal(6, #lines(r.stderr))
+			assert.matches("empty_request", r.stderr)
+		end)
+
+		it("refuses an oversized frame and stays in step", function()
+			local r = ejabberd({ frame("auth:alice:a.test:" .. ("x"):rep(20000)), frame("isuser:alice:a.test") })
+			assert.equal(NO .. YES, r.stdout)
+			assert.same({ "token-auth: extauth: request failed: request_too_long" }, lines(r.stderr))
+		end)
+
+		it("gives up on a frame shorter than its length after the timeout, answering 0", function()
+			local seen
+			local r = ejabberd({ "\0\100auth:alice", 1.2, function(output) seen = output end })
+			assert.equal(NO, seen)
+			assert.equal(NO, r.stdout)
+			assert.equal(0, r.status)
+			assert.same({ "token-auth: extauth: request failed: timeout" }, lines(r.stderr))
+		end)
+
+		it("answers 0 to a frame cut short by the end of input, and exits 0", function()
+			for _, cut in ipairs({ "\0", "\0\50", "\0\50auth:alice" }) do
+				local r = ejabberd({ frame("isuser:alice:a.test"), cut })
+				assert.equal(0, r.status)
+				assert.equal(YES .. NO, r.stdout)
+				assert.same({ "token-auth: extauth: request failed: incomplete_request" }, lines(r.stderr))
+				assert.is_true(r.seconds < 0.5 + 2) -- did not wait for anything after EOF beyond the timeout
+			end
+		end)
+	end)
+
+	describe("on a bad start", function()
+		it("refuses a bad protocol or timeout with status 2", function()
+			for _, args in ipairs({
+				{ "--protocol", "xml", "--config", config_path },
+				{ "--timeout", "soon", "--config", config_path },
+				{ "--timeout", "-1", "--config", config_path },
+				{ "--config", config_path, "extra" },
+			}) do
+				local r = serve(args, {})
+				assert.equal(2, r.status)
+				assert.equal("", r.stdout)
+			end
+		end)
+
+		it("refuses a configuration without usable hosts with status 3", function()
+			local path = tmp_dir .. "/no-token.cfg.lua"
+			write_file(path, 'VirtualHost "a.test"\n\tmodules_enabled = { "roster" }\n')
+			local r = serve({ "--config", path }, { "isuser:a:a.test\n" })
+			assert.equal(3, r.status)
+			assert.equal("", r.stdout)
+			assert.matches("no host", r.stderr)
+		end)
+
+		it("does not serve a disabled VirtualHost", function()
+			local path = tmp_dir .. "/disabled.cfg.lua"
+			write_file(path, ("token_secret = %q\notp_seed = %q\nVirtualHost \"a.test\"\nVirtualHost \"off.test\"\n"
+				.. "\tenabled = false\n"):format(SECRET, SEED))
+			local r = serve({ "--config", path }, { "auth:alice:off.test:" .. mint("alice", "off.test") .. "\n" })
+			assert.equal("0\n", r.stdout)
+			assert.same({
+				"token-auth: extauth: host off.test is disabled (enabled = false): not served",
+				"token-auth: extauth: auth for alice@off.test failed: unknown_host",
+			}, lines(r.stderr))
+		end)
+
+		it("serves every host with the global options when the config has no VirtualHost", function()
+			local path = tmp_dir .. "/global.cfg.lua"
+			write_file(path, ("token_secret = %q\notp_seed = %q\n"):format(SECRET, SEED))
+			local r = serve({ "--config", path }, { "auth:alice:any.test:" .. mint("alice", "any.test") .. "\n" })
+			assert.equal(0, r.status)
+			assert.equal("1\n", r.stdout)
+		end)
+	end)
+end)
