@@ -70,6 +70,9 @@ struct Bucket {
 pub const DEFAULT_CAPACITY: usize = 100_000;
 /// The largest capacity accepted.
 pub const MAX_CAPACITY: usize = 100_000_000;
+/// How many expired entries one check forgets at most: more than one
+/// check can add, so expiry keeps up with any rate of logins.
+pub const EXPIRY_BATCH: usize = 16;
 
 /// Remembers accepted tokens until they expire, within a fixed bound.
 #[derive(Debug)]
@@ -109,26 +112,50 @@ impl ReplayCache {
 
     /// Forgets every entry that expires at or before `now`.
     pub fn purge(&mut self, now: u64) {
-        while self.buckets.front().is_some_and(|bucket| bucket.expires_at <= now) {
-            if let Some(bucket) = self.buckets.pop_front() {
-                for fingerprint in &bucket.fingerprints {
-                    self.seen.remove(fingerprint);
-                }
+        self.expire(now, usize::MAX);
+    }
+
+    /// Forgets at most `budget` of the entries that expire at or before
+    /// `now`, oldest first. Called with a small budget on every check, so
+    /// that the work of expiry is spread over the calls instead of a whole
+    /// step's worth of entries (a million, on a busy server) being dropped
+    /// in one pause.
+    pub fn expire(&mut self, now: u64, mut budget: usize) {
+        while budget > 0 {
+            let Some(front) = self.buckets.front_mut() else { break };
+            if front.expires_at > now {
+                break;
+            }
+            if let Some(fingerprint) = front.fingerprints.pop() {
+                self.seen.remove(&fingerprint);
+                budget -= 1;
+            } else {
+                self.buckets.pop_front();
+                self.give_back_memory();
             }
         }
-        if self.seen.capacity() > 64 && self.seen.len() < self.seen.capacity() / 4 {
-            // Give memory back after a burst.
+    }
+
+    /// Shrinks the set after a burst has drained, so that a peak does not
+    /// hold its memory for ever.
+    fn give_back_memory(&mut self) {
+        if self.seen.capacity() > 1024 && self.seen.len() < self.seen.capacity() / 4 {
             self.seen.shrink_to(self.seen.len() * 2);
         }
     }
 
     /// Records a token as used until `expires_at`, unless it was used before.
+    /// Expired entries are forgotten a few at a time (see [`Self::expire`]);
+    /// a full cache therefore only refuses when none is left, since the
+    /// batch would have freed room. An entry that is expired but not yet
+    /// forgotten cannot cause a false `Replayed`: its token no longer passes
+    /// the OTP check.
     ///
     /// # Errors
     /// [`Reason::Replayed`] if it is remembered; [`Reason::ReplayCacheFull`]
     /// if `capacity` live entries leave no room.
     pub fn insert(&mut self, fingerprint: Fingerprint, expires_at: u64, now: u64) -> Result<(), Reason> {
-        self.purge(now);
+        self.expire(now, EXPIRY_BATCH);
         if self.seen.contains(&fingerprint) {
             return Err(Reason::Replayed);
         }
@@ -231,6 +258,46 @@ mod tests {
         assert!(refused > 0);
         cache.purge(1000);
         assert!(cache.is_empty());
-        assert!(cache.seen.capacity() < 1000, "memory given back");
+        assert!(cache.buckets.is_empty());
+    }
+
+    #[test]
+    fn expiry_is_spread_over_the_calls() {
+        let mut cache = ReplayCache::new(1_000_000);
+        for n in 0..10_000u64 {
+            cache.insert(fingerprint(n), 60, 0).expect("fresh");
+        }
+        // One later insert forgets only a batch of the expired entries...
+        cache.insert(fingerprint(20_000), 120, 60).expect("fresh");
+        assert_eq!(cache.len(), 10_001 - EXPIRY_BATCH);
+        // ...and later checks the rest, a batch each.
+        for _ in 0..10_000 / EXPIRY_BATCH + 1 {
+            cache.expire(60, EXPIRY_BATCH);
+        }
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.buckets.len(), 1);
+    }
+
+    #[test]
+    fn memory_is_given_back_after_a_burst() {
+        let mut cache = ReplayCache::new(1_000_000);
+        for n in 0..100_000u64 {
+            cache.insert(fingerprint(n), 60, 0).expect("fresh");
+        }
+        let peak = cache.seen.capacity();
+        cache.purge(60);
+        assert!(cache.is_empty());
+        assert!(cache.seen.capacity() < peak / 4, "{} of {peak}", cache.seen.capacity());
+    }
+
+    #[test]
+    fn a_full_cache_of_expired_entries_has_room() {
+        let mut cache = ReplayCache::new(100);
+        for n in 0..100u64 {
+            cache.insert(fingerprint(n), 60, 0).expect("room");
+        }
+        assert_eq!(cache.insert(fingerprint(1000), 120, 59), Err(Reason::ReplayCacheFull));
+        assert_eq!(cache.insert(fingerprint(1000), 120, 60), Ok(()));
+        assert_eq!(cache.len(), 100 - EXPIRY_BATCH + 1);
     }
 }

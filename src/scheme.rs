@@ -260,9 +260,9 @@ impl Verifier {
     /// The [`Reason`] of the first failed check, [`Reason::Replayed`] or
     /// [`Reason::ReplayCacheFull`].
     pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Verified, Reason> {
-        // Purge on every call, not only on success, so that a stream of
+        // Expire on every call, not only on success, so that a stream of
         // refused tokens still lets expired entries go.
-        self.replay.purge(now);
+        self.replay.expire(now, replay::EXPIRY_BATCH);
         let verified = self.scheme.verify(username, host, token, now)?;
         self.replay.insert(verified.fingerprint, self.scheme.expiry(verified.step), now)?;
         Ok(verified)
@@ -401,6 +401,8 @@ mod tests {
         // Entries go when the token could no longer verify anyway.
         assert_eq!(verifier.verify(b"alice", b"example.com", a.as_bytes(), T + 60), Err(Reason::OtpMismatch));
         assert_eq!(verifier.replay_cache().len(), 1);
+        assert_eq!(verifier.verify(b"alice", b"example.com", b.as_bytes(), T + 90), Err(Reason::OtpMismatch));
+        assert!(verifier.replay_cache().is_empty());
     }
 
     #[test]
