@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""Turns the `name<TAB>value<TAB>unit` lines of one `make bench` run into the
+Markdown tables for the README: the machine and versions, per-call costs,
+the ratios against the targets, the replay cache and Prosody logins.
+
+    /usr/bin/python3 bench/report.py RESULTS_FILE
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+
+def command_output(*argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "?"
+
+
+def package_version(name):
+    return command_output("dpkg-query", "-W", "-f", "${Version}", name)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def mlua_version(repo):
+    try:
+        with open(os.path.join(repo, "Cargo.lock")) as f:
+            match = re.search(r'name = "mlua"\nversion = "([^"]+)"', f.read())
+            return match.group(1) if match else "?"
+    except OSError:
+        return "?"
+
+
+def load(path):
+    values = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3:
+                try:
+                    values[parts[0]] = float(parts[1])
+                except ValueError:
+                    pass
+    return values
+
+
+def fmt(value, digits=2):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv):
+    values = load(argv[1])
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    get = values.get
+
+    def us(name):
+        value = get(name)
+        return None if value is None else value
+
+    def ns_to_us(name):
+        value = get(name)
+        return None if value is None else value / 1000
+
+    def ratio(a, b):
+        return None if a is None or b is None or b == 0 else a / b
+
+    def verdict(ok):
+        return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+    out = []
+    w = out.append
+    w(f"Machine: {cpu_model()}, {os.cpu_count()} cores, Linux {os.uname().release}. "
+      f"Versions: {command_output('lua5.4', '-v').split('  ')[0]}, {command_output('luajit', '-v').split(' -- ')[0]}, "
+      f"{command_output('rustc', '--version')}, mlua {mlua_version(repo)}, Prosody {package_version('prosody')}, "
+      f"lua-luaossl {package_version('lua-luaossl')}.")
+    w("Each figure is the median of several runs in one `make bench` run (CPU time for the Lua figures).")
+    w("")
+    w("Per-call cost, microseconds (a 32-character seed, 8 digits, window 1, 32-digit nonces):")
+    w("")
+    w("| Call | Lua 5.4 | LuaJIT |")
+    w("|---|---:|---:|")
+    rows = [
+        ("`verifier:verify()`, valid token (fresh each call)", "verifier_valid"),
+        ("`verifier:verify()`, bad signature", "verifier_bad_signature"),
+        ("`verifier:verify()`, wrong OTP (3 steps tried)", "verifier_otp_mismatch"),
+        ("`verifier:verify()`, replayed", "verifier_replayed"),
+        ("`verify_token()` one-shot, valid", "verify_token_valid"),
+        ("pure-Lua way (luaossl HMAC, base32 in Lua, `==`), valid", "pure_lua_valid"),
+        ("pure-Lua way, bad signature", "pure_lua_bad_signature"),
+        ("pure-Lua way, wrong OTP", "pure_lua_otp_mismatch"),
+        ("empty Lua-to-C method call, same arguments", "empty_c_call"),
+    ]
+    for label, key in rows:
+        w(f"| {label} | {fmt(us('lua54_' + key), 3)} | {fmt(us('luajit_' + key), 3)} |")
+    floor = ns_to_us("floor_total")
+    w(f"| Rust floor: HMAC-SHA1 + HMAC-SHA256 (pre-keyed) + base64 decode, no Lua | {fmt(floor, 3)} | |")
+    w(f"| Rust core: `Verifier::verify`, valid, no Lua | {fmt(ns_to_us('core_verifier_verify_valid'), 3)} | |")
+    w("")
+    w("Ratios, measured in the same run:")
+    w("")
+    w("| Ratio | Lua 5.4 | LuaJIT | Target (Lua 5.4) |")
+    w("|---|---:|---:|---|")
+    cells = {}
+    for lua in ("lua54", "luajit"):
+        valid = us(f"{lua}_verifier_valid")
+        call = us(f"{lua}_empty_c_call")
+        floor_call = None if floor is None or call is None else floor + call
+        cells[lua] = {
+            "valid": valid,
+            "speedup": ratio(us(f"{lua}_pure_lua_valid"), valid),
+            "vs_floor": ratio(valid, floor_call),
+            "best_speedup": ratio(us(f"{lua}_pure_lua_valid"), floor_call),
+        }
+    c54, cjit = cells["lua54"], cells["luajit"]
+    w(f"| valid verification through a verifier, us | {fmt(c54['valid'], 3)} | {fmt(cjit['valid'], 3)} | "
+      f"at most 1.0: {verdict(None if c54['valid'] is None else c54['valid'] <= 1.0)} |")
+    w(f"| pure-Lua way / ours (times faster) | {fmt(c54['speedup'], 1)} | {fmt(cjit['speedup'], 1)} | "
+      f"at least 50: {verdict(None if c54['speedup'] is None else c54['speedup'] >= 50)} |")
+    w(f"| ours / (Rust floor + one empty Lua-to-C call) | {fmt(c54['vs_floor'])} | {fmt(cjit['vs_floor'])} | "
+      f"at most 1.5: {verdict(None if c54['vs_floor'] is None else c54['vs_floor'] <= 1.5)} |")
+    w(f"| pure-Lua way / (Rust floor + one call): the best any binding could do | {fmt(c54['best_speedup'], 1)} | "
+      f"{fmt(cjit['best_speedup'], 1)} | |")
+    w("")
+    w("Replay cache (Rust, `ReplayCache`), nanoseconds per operation:")
+    w("")
+    w("| Live entries | Bytes per entry | Insert | Lookup (replay) | Expiry, per entry | Steady state, insert + expiry | Longest single operation |")
+    w("|---:|---:|---:|---:|---:|---:|---:|")
+    for label in ("10k", "100k", "1M"):
+        p = f"replay_{label}_"
+        pause = get(p + "worst_pause")
+        w(f"| {label} | {fmt(get(p + 'bytes'), 0)} | {fmt(get(p + 'insert'), 0)} | {fmt(get(p + 'lookup'), 0)} | "
+          f"{fmt(get(p + 'expire'), 0)} | {fmt(get(p + 'steady'), 0)} | "
+          f"{'n/a' if pause is None else f'{pause / 1000:.2f} ms'} |")
+    w("")
+    if get("logins_sequential_rate") is not None:
+        verify_us = us("lua54_verifier_valid")
+        w("Logins through Prosody (X-TOKEN over plain TCP on 127.0.0.1: connect, SASL, bind, close):")
+        w("")
+        w("| Clients | Logins/s | Server CPU per login, us | Verification's share of it | Median login latency, ms | Client CPU per login, us |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for name, label in (("sequential", "1 (sequential)"), ("concurrent", "50 concurrent")):
+            p = f"logins_{name}_"
+            server = get(p + "server_cpu")
+            share = ratio(verify_us, server)
+            failed = get(p + "failed")
+            note = f" ({int(failed)} failed)" if failed else ""
+            w(f"| {label} | {fmt(get(p + 'rate'), 0)}{note} | {fmt(server, 0)} | "
+              f"{'n/a' if share is None else f'{share * 100:.2f}%'} | {fmt(get(p + 'latency'), 2)} | "
+              f"{fmt(get(p + 'client_cpu'), 0)} |")
+        w("")
+        w("Verification's share = the Lua 5.4 valid-verification cost above / the server's CPU time "
+          "(utime + stime) per login.")
+    else:
+        w("Logins through Prosody: not measured in this run.")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
