@@ -4,7 +4,7 @@
 local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 local SECRET = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
 local NONCE = "01234567890123456789012345678901"
-local T = 1700000010 -- 10 s into a 30 s step
+local T = 1700000010 -- the start of a 30 s step
 
 local function config(extra)
 	local c = { otp_seed = SEED, token_secret = SECRET }

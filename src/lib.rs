@@ -142,7 +142,10 @@ mod binding {
                 b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
                 other => {
                     let name = String::from_utf8_lossy(other);
-                    let shown: String = name.chars().take(40).collect();
+                    // The key is shown to help find the typo, but short and
+                    // without control characters, since it ends up in logs.
+                    let shown: String =
+                        name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
                     return Err(ConfigError::new("config", format!("unknown option \"{shown}\"")));
                 }
             }
