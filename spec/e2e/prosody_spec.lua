@@ -306,8 +306,9 @@ describe("Prosody with a bad token configuration #e2e", function()
 	end);
 
 	it("fails to load the module with a message naming the option, not its value", function()
-		local log = server:log();
-		assert.matches("mod_auth_token: bad configuration for bad.test: option otp_seed is not base32", log, 1, true);
+		local message = "mod_auth_token: bad configuration for bad.test: option otp_seed is not base32";
+		local log = server:wait_for_log(message);
+		assert.matches(message, log, 1, true);
 		assert.is_nil(log:find(BAD_SEED, 1, true));
 	end);
 
@@ -348,7 +349,7 @@ describe("Prosody without the native module #e2e", function()
 	end);
 
 	it("fails to load the module and says what to install where", function()
-		local log = server:log();
+		local log = server:wait_for_log("mod_auth_token: cannot load the native module token_auth");
 		assert.matches("mod_auth_token: cannot load the native module token_auth", log, 1, true);
 		assert.matches("luarocks --lua-version 5.4 make", log, 1, true);
 		assert.matches("/usr/local/lib/lua/5.4/", log, 1, true);

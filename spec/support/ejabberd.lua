@@ -218,12 +218,14 @@ function ejabberd.start(spec)
 end
 
 local function process_alive(pid, marker)
-	local cmdline = read_file("/proc/" .. pid .. "/cmdline");
-	if not cmdline or not cmdline:find(marker, 1, true) then
+	local stat = read_file("/proc/" .. pid .. "/stat");
+	if not stat or stat:match("^%d+ %b() Z") then -- gone, or a zombie: it has exited
 		return false;
 	end
-	local stat = read_file("/proc/" .. pid .. "/stat") or "";
-	return not stat:match("^%d+ %b() Z"); -- a zombie has exited
+	-- The command line reads empty while the process is inside execve;
+	-- otherwise it must carry our marker, not be a reused PID.
+	local cmdline = read_file("/proc/" .. pid .. "/cmdline") or "";
+	return cmdline == "" or cmdline:find(marker, 1, true) ~= nil;
 end
 
 -- Is our ejabberd (this PID, with our spool dir) still there?

@@ -222,16 +222,31 @@ end
 
 -- Is our Prosody (this PID, running our config) still there?
 function server_mt:alive()
-	local cmdline = read_file("/proc/" .. self.pid .. "/cmdline");
-	if not cmdline or not cmdline:find(self.config_path, 1, true) then
+	local stat = read_file("/proc/" .. self.pid .. "/stat");
+	if not stat or stat:match("^%d+ %b() Z") then -- gone, or a zombie: it has exited
 		return false;
 	end
-	local stat = read_file("/proc/" .. self.pid .. "/stat") or "";
-	return not stat:match("^%d+ %b() Z"); -- a zombie has exited
+	-- The command line reads empty while the process is inside execve (sh ->
+	-- env -> lua5.4 on the way to Prosody); otherwise it must be ours, not a
+	-- reused PID.
+	local cmdline = read_file("/proc/" .. self.pid .. "/cmdline") or "";
+	return cmdline == "" or cmdline:find(self.config_path, 1, true) ~= nil;
 end
 
 function server_mt:log()
 	return read_file(self.log_path) or "";
+end
+
+-- The log once it contains `text` (Prosody opens its port before it has
+-- loaded the modules of every host), or as it is after `timeout` seconds.
+function server_mt:wait_for_log(text, timeout)
+	local deadline = socket.gettime() + (timeout or 10);
+	local log = self:log();
+	while not log:find(text, 1, true) and socket.gettime() < deadline do
+		sleep(0.05);
+		log = self:log();
+	end
+	return log;
 end
 
 function server_mt:log_tail(n)
