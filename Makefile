@@ -35,7 +35,8 @@ fuzz: setup
 
 lint:
 	luacheck lua spec bin/token-auth
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --features lua54 --target-dir target/lua54 -- -D warnings
 
 clean:
 	rm -rf target build

@@ -67,9 +67,7 @@ impl Reason {
             Reason::NonceLength => "the OTP and nonce digits do not have the configured length",
             Reason::BadEncoding => "the signature is not padded standard base64 of 32 bytes",
             Reason::InvalidJid => "the username or host is empty or contains '@' or '/'",
-            Reason::BadSignature => {
-                "the signature does not match: wrong secret, or minted for another user or host"
-            }
+            Reason::BadSignature => "the signature does not match: wrong secret, or minted for another user or host",
             Reason::OtpMismatch => "the OTP is outside the accepted time window (expired or clock skew)",
             Reason::Replayed => "the token has already been used",
             Reason::ReplayCacheFull => "the replay cache is full; refusing rather than forgetting",

@@ -16,13 +16,18 @@ pub mod scheme;
 pub mod token;
 pub mod totp;
 
-#[cfg(any(feature = "lua51", feature = "lua52", feature = "lua53", feature = "lua54", feature = "lua55", feature = "luajit"))]
+#[cfg(any(
+    feature = "lua51",
+    feature = "lua52",
+    feature = "lua53",
+    feature = "lua54",
+    feature = "lua55",
+    feature = "luajit"
+))]
 mod binding {
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    use mlua::{
-        Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value,
-    };
+    use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
 
     use crate::error::{ConfigError, Reason};
     use crate::random;
@@ -105,7 +110,10 @@ mod binding {
                     })
                     .collect()
             }
-            other => Err(ConfigError::new("token_secret", format!("must be a string or a list of strings, got {}", type_name(other)))),
+            other => Err(ConfigError::new(
+                "token_secret",
+                format!("must be a string or a list of strings, got {}", type_name(other)),
+            )),
         }
     }
 
@@ -144,8 +152,7 @@ mod binding {
                     let name = String::from_utf8_lossy(other);
                     // The key is shown to help find the typo, but short and
                     // without control characters, since it ends up in logs.
-                    let shown: String =
-                        name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+                    let shown: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
                     return Err(ConfigError::new("config", format!("unknown option \"{shown}\"")));
                 }
             }
@@ -154,7 +161,8 @@ mod binding {
     }
 
     /// `true`, or `nil, reason`. Returned as a pair (`true, nil` on
-    /// success) so that the hot path allocates nothing.
+    /// success): a tuple is pushed straight onto the Lua stack, where a
+    /// `MultiValue` would allocate.
     fn verdict<T>(result: Result<T, Reason>) -> (Option<bool>, Option<&'static str>) {
         match result {
             Ok(_) => (Some(true), None),
@@ -167,13 +175,10 @@ mod binding {
 
     impl UserData for LuaVerifier {
         fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-            methods.add_method_mut(
-                "verify",
-                |_, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
-                    let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
-                    Ok(verdict(this.0.verify(&username, &host, &token, time.unwrap_or_else(now))))
-                },
-            );
+            methods.add_method_mut("verify", |_, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
+                let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
+                Ok(verdict(this.0.verify(&username, &host, &token, time.unwrap_or_else(now))))
+            });
             methods.add_method("stats", |lua, this, ()| {
                 let stats = lua.create_table()?;
                 stats.set("replay_entries", this.0.replay_cache().len())?;

@@ -82,7 +82,8 @@ pub fn totp_from(options: &Options) -> Result<Totp, ConfigError> {
     let seed_text = options.otp_seed.as_deref().ok_or_else(|| ConfigError::new("otp_seed", "is missing"))?;
     let seed = totp::decode_seed(seed_text)?;
     let digits = in_range(options.digits, DEFAULT_DIGITS, &totp::DIGITS, "digits", "an integer from 6 to 10")?;
-    let period = in_range(options.period, DEFAULT_PERIOD, &totp::PERIOD, "period", "an integer from 1 to 3600 (seconds)")?;
+    let period =
+        in_range(options.period, DEFAULT_PERIOD, &totp::PERIOD, "period", "an integer from 1 to 3600 (seconds)")?;
     let algorithm = options.algorithm.as_deref().map(Algorithm::parse).transpose()?.unwrap_or_default();
     Totp::new(&seed, digits, period, algorithm)
 }
@@ -131,8 +132,13 @@ impl Scheme {
         let totp = totp_from(options)?;
         let secrets = Secrets::new(&options.token_secrets)?;
         let window = in_range(options.window, DEFAULT_WINDOW, &WINDOW, "window", "an integer from 0 to 10 (steps)")?;
-        let nonce_length =
-            in_range(options.nonce_length, DEFAULT_NONCE_LENGTH, &NONCE_LENGTH, "nonce_length", "an integer from 8 to 128")?;
+        let nonce_length = in_range(
+            options.nonce_length,
+            DEFAULT_NONCE_LENGTH,
+            &NONCE_LENGTH,
+            "nonce_length",
+            "an integer from 8 to 128",
+        )?;
         Ok(Scheme { totp, secrets, window, nonce_length })
     }
 
@@ -203,8 +209,12 @@ impl Scheme {
     #[must_use]
     pub fn explain(&self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Diagnosis {
         let period = self.totp.period();
-        let mut diagnosis =
-            Diagnosis { result: self.verify(username, host, token, now).map(|_| ()), key_index: None, step_offset: None, period };
+        let mut diagnosis = Diagnosis {
+            result: self.verify(username, host, token, now).map(|_| ()),
+            key_index: None,
+            step_offset: None,
+            period,
+        };
         if let Ok(parsed) = token::parse(token, self.totp.digits() as usize, self.nonce_length) {
             diagnosis.key_index = self.secrets.verify(&parsed, username, host).ok();
             let current = self.totp.step(now);

@@ -140,7 +140,8 @@ impl Secrets {
                     format!("secret{which} is too short: at least {MIN_SECRET_BYTES} bytes are needed"),
                 ));
             }
-            let key = Hmac::new_from_slice(secret).map_err(|_| ConfigError::new("token_secret", "cannot key the HMAC"))?;
+            let key =
+                Hmac::new_from_slice(secret).map_err(|_| ConfigError::new("token_secret", "cannot key the HMAC"))?;
             keys.push(key);
         }
         Ok(Secrets { keys })
@@ -274,7 +275,9 @@ mod tests {
     #[test]
     fn jids_must_be_unambiguous() {
         assert_eq!(check_jid(b"alice", b"example.com"), Ok(()));
-        for (user, host) in [(&b""[..], &b"h"[..]), (b"u", b""), (b"a@b", b"c"), (b"a", b"b@c"), (b"a/b", b"c"), (b"a", b"b/c")] {
+        for (user, host) in
+            [(&b""[..], &b"h"[..]), (b"u", b""), (b"a@b", b"c"), (b"a", b"b@c"), (b"a/b", b"c"), (b"a", b"b/c")]
+        {
             assert_eq!(check_jid(user, host), Err(Reason::InvalidJid));
         }
     }

@@ -58,14 +58,11 @@ pub fn decode_seed(text: &[u8]) -> Result<Vec<u8>, ConfigError> {
     spec.translate.to.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
     spec.ignore.push('=');
     spec.check_trailing_bits = false;
-    let base32 = spec
-        .encoding()
-        .map_err(|_| ConfigError::new("otp_seed", "internal error: bad base32 alphabet"))?;
+    let base32 = spec.encoding().map_err(|_| ConfigError::new("otp_seed", "internal error: bad base32 alphabet"))?;
     let seed = base32.decode(text).map_err(|err| match err.kind {
-        data_encoding::DecodeKind::Symbol => ConfigError::new(
-            "otp_seed",
-            format!("is not base32: invalid character at position {}", err.position + 1),
-        ),
+        data_encoding::DecodeKind::Symbol => {
+            ConfigError::new("otp_seed", format!("is not base32: invalid character at position {}", err.position + 1))
+        }
         _ => ConfigError::new("otp_seed", "is not base32: its length is not a whole number of characters"),
     })?;
     if seed.len() < MIN_SEED_BYTES {
@@ -199,9 +196,7 @@ mod tests {
 
     #[test]
     fn rfc4226_appendix_d_hotp_values() {
-        let expected = [
-            755_224, 287_082, 359_152, 969_429, 338_314, 254_676, 287_922, 162_583, 399_871, 520_489,
-        ];
+        let expected = [755_224, 287_082, 359_152, 969_429, 338_314, 254_676, 287_922, 162_583, 399_871, 520_489];
         let totp = Totp::new(RFC4226_SECRET, 6, 30, Algorithm::Sha1).expect("valid parameters");
         for (counter, want) in (0u64..).zip(expected) {
             assert_eq!(totp.hotp(counter), want, "counter {counter}");
