@@ -1,49 +1,18 @@
 -- `token-auth extauth`: both external-auth protocols driven over a pipe, with
 -- the writes timed as a server would make them (split, concatenated, stalled).
 
-local socket = require "socket"
+local shell = require "spec.support.shell"
 
 local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 local SECRET = "extauth-spec-secret-0123456789"
 local B_SECRET = "extauth-spec-secret-for-b-host"
 
-local function shell_quote(s)
-	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote, read_file, write_file = shell.quote, shell.read_file, shell.write_file
 
-local function read_file(path)
-	local f = io.open(path, "rb")
-	if not f then return nil end
-	local data = f:read("*a")
-	f:close()
-	return data
-end
+local repo = shell.repo_root()
+local lua, build = shell.interpreter()
 
-local function write_file(path, data)
-	local f = assert(io.open(path, "wb"))
-	f:write(data)
-	f:close()
-end
-
-local function capture(command)
-	local p = assert(io.popen(command, "r"))
-	local out = p:read("*a")
-	p:close()
-	return out
-end
-
-local repo = os.getenv("TOKEN_AUTH_REPO") or capture("pwd"):gsub("\n$", "")
-
-local lua, build
-if type(jit) == "table" then
-	lua, build = "luajit", "luajit"
-else
-	local version = _VERSION:match("%d+%.%d+")
-	lua, build = "lua" .. version, "lua" .. version:gsub("%.", "")
-end
-lua = os.getenv("TOKEN_AUTH_LUA") or lua
-
-local tmp_dir = capture("mktemp -d /tmp/token-auth-extauth-spec.XXXXXX"):gsub("\n$", "")
+local tmp_dir = shell.temp_dir("token-auth-extauth-spec")
 local run_count = 0
 
 -- Runs `token-auth extauth` with `args`, its standard input a FIFO fed by
@@ -57,7 +26,7 @@ local function serve(args, steps)
 	local words = { "env", "-u", "LUA_CPATH_5_4", "LUA_CPATH=" .. shell_quote(repo .. "/build/" .. build .. "/?.so;;"),
 		lua, shell_quote(repo .. "/bin/token-auth"), "extauth" }
 	for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
-	local started = socket.gettime()
+	local started = shell.now()
 	os.execute(("(%s <%s >%s 2>%s; echo $? >%s) &"):format(table.concat(words, " "),
 		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), shell_quote(dir .. "/err"), shell_quote(dir .. "/rc")))
 	local input = assert(io.open(dir .. "/in", "wb")) -- returns once the helper has opened its end
@@ -66,24 +35,24 @@ local function serve(args, steps)
 			input:write(step)
 			input:flush()
 		elseif type(step) == "number" then
-			socket.sleep(step)
+			shell.sleep(step)
 		else
 			step(read_file(dir .. "/out") or "")
 		end
 	end
 	input:close()
-	local deadline = socket.gettime() + 15
+	local deadline = shell.now() + 15
 	local rc
 	repeat
 		rc = read_file(dir .. "/rc")
-		if not rc or rc == "" then socket.sleep(0.02) end
-	until (rc and rc ~= "") or socket.gettime() > deadline
+		if not rc or rc == "" then shell.sleep(0.02) end
+	until (rc and rc ~= "") or shell.now() > deadline
 	assert(rc and rc ~= "", "the helper did not exit after end of input")
 	return {
 		status = tonumber(rc:match("%d+")),
 		stdout = read_file(dir .. "/out"),
 		stderr = read_file(dir .. "/err"),
-		seconds = socket.gettime() - started,
+		seconds = shell.now() - started,
 	}
 end
 

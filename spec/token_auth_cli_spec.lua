@@ -4,46 +4,17 @@
 local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 local SECRET = "cli-spec-secret-0123456789"
 local OTHER_SECRET = "cli-spec-other-secret-9876"
-local T = 1700000010 -- 10 s into a 30 s step
+local T = 1700000010 -- the first second of a 30 s step (1700000010 % 30 == 0)
 
-local function shell_quote(s)
-	return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell = require "spec.support.shell"
+local shell_quote, read_file, write_file, capture = shell.quote, shell.read_file, shell.write_file, shell.capture
 
-local function read_file(path)
-	local f = io.open(path, "rb")
-	if not f then return nil end
-	local data = f:read("*a")
-	f:close()
-	return data
-end
-
-local function write_file(path, data)
-	local f = assert(io.open(path, "wb"))
-	f:write(data)
-	f:close()
-end
-
-local function capture(command)
-	local p = assert(io.popen(command, "r"))
-	local out = p:read("*a")
-	p:close()
-	return out
-end
-
-local repo = os.getenv("TOKEN_AUTH_REPO") or capture("pwd"):gsub("\n$", "")
+local repo = shell.repo_root()
 
 -- The interpreter running this spec, and the build of the module for it.
-local lua, build
-if type(jit) == "table" then
-	lua, build = "luajit", "luajit"
-else
-	local version = _VERSION:match("%d+%.%d+")
-	lua, build = "lua" .. version, "lua" .. version:gsub("%.", "")
-end
-lua = os.getenv("TOKEN_AUTH_LUA") or lua
+local lua, build = shell.interpreter()
 
-local tmp_dir = capture("mktemp -d /tmp/token-auth-cli-spec.XXXXXX"):gsub("\n$", "")
+local tmp_dir = shell.temp_dir("token-auth-cli-spec")
 
 -- Runs bin/token-auth with `args` (a list); opts.stdin, opts.env ({ NAME = value }),
 -- opts.cpath (false: no LUA_CPATH). Returns { status, stdout, stderr }.

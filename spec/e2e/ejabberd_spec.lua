@@ -8,6 +8,7 @@ local HOST = "example.test"
 describe("token-auth extauth behind ejabberd #e2e", function()
 	local ejabberd = require "spec.support.ejabberd"
 	local prosody = require "spec.support.prosody" -- for mint(): spec/support/mint.py
+	local shell = require "spec.support.shell"
 
 	local repo = ejabberd.repo_root()
 	local seed = prosody.random_base32(repo)
@@ -22,12 +23,9 @@ describe("token-auth extauth behind ejabberd #e2e", function()
 	end
 
 	setup(function()
-		local p = assert(io.popen("mktemp -d /tmp/token-auth-e2e.XXXXXX"))
-		config_dir = p:read("*l")
-		p:close()
-		local f = assert(io.open(config_dir .. "/token.cfg.lua", "w"))
-		f:write(("token_secret = %q\notp_seed = %q\nVirtualHost %q\n"):format(secret, seed, HOST))
-		f:close()
+		config_dir = shell.temp_dir("token-auth-e2e")
+		shell.write_file(config_dir .. "/token.cfg.lua",
+			("token_secret = %q\notp_seed = %q\nVirtualHost %q\n"):format(secret, seed, HOST))
 		server, start_error = ejabberd.start({
 			repo = repo,
 			hosts = { HOST },
@@ -39,7 +37,7 @@ describe("token-auth extauth behind ejabberd #e2e", function()
 
 	teardown(function()
 		if server then server:stop() end
-		if config_dir then os.execute("rm -rf '" .. config_dir .. "'") end
+		if config_dir then os.execute("rm -rf " .. shell.quote(config_dir)) end
 	end)
 
 	it("starts ejabberd on a free loopback port", function()
@@ -102,9 +100,7 @@ describe("token-auth extauth behind ejabberd #e2e", function()
 		assert.is_true(server:stop())
 		assert.is_false(server:alive())
 		for _, pid in ipairs({ vm, helpers[1] }) do
-			local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
-			local cmdline = f and f:read("*a") or ""
-			if f then f:close() end
+			local cmdline = shell.read_file("/proc/" .. pid .. "/cmdline") or ""
 			assert.not_matches("token-auth", cmdline, 1, true)
 			assert.not_matches("ejabberd", cmdline, 1, true)
 		end

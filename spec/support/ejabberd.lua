@@ -23,7 +23,7 @@
 -- stop() signals only the PIDs this module started (the Erlang VM, then any
 -- helper that outlives it), after checking that they are still ours.
 
-local socket = require "socket";
+local shell = require "spec.support.shell";
 
 local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-slixmpp
 local ERL = "/usr/bin/erl";
@@ -34,43 +34,12 @@ local ejabberd = {};
 local server_mt = {};
 server_mt.__index = server_mt;
 
-local function shell_quote(s)
-	return "'" .. tostring(s):gsub("'", "'\\''") .. "'";
-end
+local shell_quote, read_file, write_file, run = shell.quote, shell.read_file, shell.write_file, shell.capture;
+local process_alive = shell.process_alive;
 
-local function read_file(path)
-	local f = io.open(path, "rb");
-	if not f then
-		return nil;
-	end
-	local data = f:read("*a");
-	f:close();
-	return data;
-end
-
-local function write_file(path, data)
-	local f = assert(io.open(path, "wb"));
-	f:write(data);
-	f:close();
-end
-
-local function run(command)
-	local p = assert(io.popen(command, "r"));
-	local out = p:read("*a");
-	p:close();
-	return out;
-end
-
-function ejabberd.repo_root()
-	return os.getenv("TOKEN_AUTH_REPO") or run("pwd"):gsub("\n$", "");
-end
-
-function ejabberd.free_port()
-	local s = assert(socket.bind("127.0.0.1", 0));
-	local _, port = s:getsockname();
-	s:close();
-	return tonumber(port);
-end
+-- The repository root (TOKEN_AUTH_REPO, or the current directory); a free port.
+ejabberd.repo_root = shell.repo_root;
+ejabberd.free_port = shell.free_port;
 
 -- Is Debian's ejabberd installed? true, or nil and what is missing.
 function ejabberd.available()
@@ -82,14 +51,6 @@ function ejabberd.available()
 		return nil, "ejabberd is not installed (apt-get install ejabberd)";
 	end
 	return true;
-end
-
-local function port_open(port)
-	local c = socket.tcp();
-	c:settimeout(0.2);
-	local ok = c:connect("127.0.0.1", port);
-	c:close();
-	return ok ~= nil;
 end
 
 local function yaml_string(s)
@@ -160,8 +121,7 @@ function ejabberd.start(spec)
 	if not ok then
 		return nil, why_not;
 	end
-	local dir = run("mktemp -d /tmp/ejabberd-token-auth.XXXXXX"):gsub("\n$", "");
-	assert(dir:match("^/tmp/ejabberd%-token%-auth%."), "mktemp failed");
+	local dir = shell.temp_dir("ejabberd-token-auth");
 	os.execute("mkdir -p " .. shell_quote(dir .. "/spool") .. " " .. shell_quote(dir .. "/log"));
 	local server = setmetatable({
 		dir = dir;
@@ -199,33 +159,22 @@ function ejabberd.start(spec)
 		return nil, "could not start ejabberd";
 	end
 
-	local deadline = socket.gettime() + (spec.timeout or 30);
-	while socket.gettime() < deadline do
+	local deadline = shell.now() + (spec.timeout or 30);
+	while shell.now() < deadline do
 		if not server:alive() then
 			local why = ("ejabberd exited during startup:\n%s\n%s"):format(
 				read_file(server.console_path) or "", server:log_tail(30));
 			server:stop();
 			return nil, why;
 		end
-		if port_open(server.port) then
+		if shell.port_open(server.port) then
 			return server;
 		end
-		socket.sleep(0.1);
+		shell.sleep(0.1);
 	end
 	local why = "ejabberd did not open its port in time:\n" .. server:log_tail(30);
 	server:stop();
 	return nil, why;
-end
-
-local function process_alive(pid, marker)
-	local stat = read_file("/proc/" .. pid .. "/stat");
-	if not stat or stat:match("^%d+ %b() Z") then -- gone, or a zombie: it has exited
-		return false;
-	end
-	-- The command line reads empty while the process is inside execve;
-	-- otherwise it must carry our marker, not be a reused PID.
-	local cmdline = read_file("/proc/" .. pid .. "/cmdline") or "";
-	return cmdline == "" or cmdline:find(marker, 1, true) ~= nil;
 end
 
 -- Is our ejabberd (this PID, with our spool dir) still there?
@@ -275,12 +224,12 @@ function server_mt:cleanup()
 end
 
 local function wait_until(predicate, timeout)
-	local deadline = socket.gettime() + timeout;
-	while socket.gettime() < deadline do
+	local deadline = shell.now() + timeout;
+	while shell.now() < deadline do
 		if predicate() then
 			return true;
 		end
-		socket.sleep(0.05);
+		shell.sleep(0.05);
 	end
 	return predicate();
 end
@@ -331,9 +280,7 @@ function server_mt:login(opts)
 		words[#words + 1] = "--timeout";
 		words[#words + 1] = tostring(opts.timeout);
 	end
-	local p = assert(io.popen(table.concat(words, " ") .. " 2>&1", "r"));
-	local out = p:read("*a");
-	local _, _, status = p:close();
+	local out, status = run(table.concat(words, " ") .. " 2>&1");
 	local line = out:match("({[^\n]*})%s*$");
 	local answer = line and json_decode(line);
 	assert(type(answer) == "table", "xmpp_client.py gave no answer: " .. out);

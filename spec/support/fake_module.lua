@@ -15,21 +15,14 @@ local fake_module = {};
 local prosody_lib = "/usr/lib/prosody";
 
 -- The build directory the Makefile uses for the running interpreter.
-function fake_module.build_dir()
-	local major, minor = _VERSION:match("(%d+)%.(%d+)");
-	if type(jit) == "table" then
-		return "build/luajit";
-	end
-	return "build/lua" .. major .. minor;
-end
-
--- Put Prosody's libraries and our native module within require's reach (once).
+-- Put Prosody's libraries within require's reach (once); spec/helper.lua has
+-- already put our native module first on the cpath.
 function fake_module.setup_paths()
 	if fake_module.paths_ready then
 		return;
 	end
 	package.path = prosody_lib .. "/?.lua;" .. package.path;
-	package.cpath = fake_module.build_dir() .. "/?.so;" .. prosody_lib .. "/?.so;" .. package.cpath;
+	package.cpath = package.cpath .. ";" .. prosody_lib .. "/?.so";
 	fake_module.paths_ready = true;
 end
 

@@ -20,51 +20,20 @@
 -- process. stop() signals only the PID this module
 -- started, after checking that it is still that Prosody.
 
-local socket = require "socket";
+local shell = require "spec.support.shell";
 
 local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-slixmpp and python3-pyotp
+
+local shell_quote, read_file, run, sleep = shell.quote, shell.read_file, shell.capture, shell.sleep;
 
 local prosody = {};
 
 local server_mt = {};
 server_mt.__index = server_mt;
 
-local function shell_quote(s)
-	return "'" .. tostring(s):gsub("'", "'\\''") .. "'";
-end
-
-local function sleep(seconds)
-	socket.sleep(seconds);
-end
-
-local function read_file(path)
-	local f = io.open(path, "rb");
-	if not f then
-		return nil;
-	end
-	local data = f:read("*a");
-	f:close();
-	return data;
-end
-
-local function run(command)
-	local p = assert(io.popen(command, "r"));
-	local out = p:read("*a");
-	p:close();
-	return out;
-end
-
--- The repository root: the current directory unless told otherwise.
-function prosody.repo_root()
-	return os.getenv("TOKEN_AUTH_REPO") or run("pwd"):gsub("\n$", "");
-end
-
-function prosody.free_port()
-	local s = assert(socket.bind("127.0.0.1", 0));
-	local _, port = s:getsockname();
-	s:close();
-	return tonumber(port);
-end
+-- The repository root (TOKEN_AUTH_REPO, or the current directory); a free port.
+prosody.repo_root = shell.repo_root;
+prosody.free_port = shell.free_port;
 
 local function serialize(value)
 	local t = type(value);
@@ -145,14 +114,6 @@ local function write_config(server, spec)
 	f:close();
 end
 
-local function port_open(port)
-	local c = socket.tcp();
-	c:settimeout(0.2);
-	local ok = c:connect("127.0.0.1", port);
-	c:close();
-	return ok ~= nil;
-end
-
 -- spec: { hosts = {...}, options = {...}, host_options = { [host] = {...} }, cpath = LUA_CPATH,
 --         log_level = "debug", timeout = 20, repo = <root> }
 -- Returns the server, or nil and an error (with the log's tail) if Prosody
@@ -160,8 +121,7 @@ end
 function prosody.start(spec)
 	spec = spec or {};
 	local repo = spec.repo or prosody.repo_root();
-	local dir = run("mktemp -d /tmp/prosody-token-auth.XXXXXX"):gsub("\n$", "");
-	assert(dir:match("^/tmp/prosody%-token%-auth%."), "mktemp failed");
+	local dir = shell.temp_dir("prosody-token-auth");
 	os.execute("mkdir -p " .. shell_quote(dir .. "/data") .. " " .. shell_quote(dir .. "/certs"));
 	local server = setmetatable({
 		repo = repo;
@@ -202,15 +162,15 @@ function prosody.start(spec)
 		os.execute(("sh -c %s >/dev/null 2>&1 </dev/null &"):format(shell_quote(watchdog)));
 	end
 
-	local deadline = socket.gettime() + (spec.timeout or 20);
-	while socket.gettime() < deadline do
+	local deadline = shell.now() + (spec.timeout or 20);
+	while shell.now() < deadline do
 		if not server:alive() then
 			local why = ("prosody exited during startup:\n%s\n%s"):format(
 				read_file(server.console_path) or "", server:log_tail(30));
 			server:cleanup();
 			return nil, why;
 		end
-		if port_open(server.port) then
+		if shell.port_open(server.port) then
 			return server;
 		end
 		sleep(0.05);
@@ -222,15 +182,9 @@ end
 
 -- Is our Prosody (this PID, running our config) still there?
 function server_mt:alive()
-	local stat = read_file("/proc/" .. self.pid .. "/stat");
-	if not stat or stat:match("^%d+ %b() Z") then -- gone, or a zombie: it has exited
-		return false;
-	end
-	-- The command line reads empty while the process is inside execve (sh ->
-	-- env -> lua5.4 on the way to Prosody); otherwise it must be ours, not a
-	-- reused PID.
-	local cmdline = read_file("/proc/" .. self.pid .. "/cmdline") or "";
-	return cmdline == "" or cmdline:find(self.config_path, 1, true) ~= nil;
+	-- Its command line reads empty while it is inside execve (sh -> env ->
+	-- lua5.4 on the way to Prosody); shell.process_alive allows for that.
+	return shell.process_alive(self.pid, self.config_path);
 end
 
 function server_mt:log()
@@ -240,9 +194,9 @@ end
 -- The log once it contains `text` (Prosody opens its port before it has
 -- loaded the modules of every host), or as it is after `timeout` seconds.
 function server_mt:wait_for_log(text, timeout)
-	local deadline = socket.gettime() + (timeout or 10);
+	local deadline = shell.now() + (timeout or 10);
 	local log = self:log();
-	while not log:find(text, 1, true) and socket.gettime() < deadline do
+	while not log:find(text, 1, true) and shell.now() < deadline do
 		sleep(0.05);
 		log = self:log();
 	end
@@ -274,8 +228,8 @@ function server_mt:stop(timeout)
 	self.stopped = true;
 	if self:alive() then
 		os.execute("kill -TERM " .. self.pid .. " 2>/dev/null");
-		local deadline = socket.gettime() + (timeout or 10);
-		while self:alive() and socket.gettime() < deadline do
+		local deadline = shell.now() + (timeout or 10);
+		while self:alive() and shell.now() < deadline do
 			sleep(0.05);
 		end
 		if self:alive() then
@@ -301,9 +255,7 @@ local function run_helper(script, args)
 	for _, a in ipairs(args) do
 		words[#words + 1] = shell_quote(a);
 	end
-	local p = assert(io.popen(table.concat(words, " ") .. " 2>&1", "r"));
-	local out = p:read("*a");
-	local _, _, status = p:close();
+	local out, status = run(table.concat(words, " ") .. " 2>&1");
 	return (out:gsub("\n$", "")), status;
 end
 
