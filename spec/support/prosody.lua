@@ -204,14 +204,7 @@ function server_mt:wait_for_log(text, timeout)
 end
 
 function server_mt:log_tail(n)
-	local lines = {};
-	for line in self:log():gmatch("[^\n]+") do
-		lines[#lines + 1] = line;
-		if #lines > n then
-			table.remove(lines, 1);
-		end
-	end
-	return table.concat(lines, "\n");
+	return shell.last_lines(self:log(), n);
 end
 
 function server_mt:cleanup()

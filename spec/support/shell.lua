@@ -37,6 +37,19 @@ function shell.read_file(path)
 	return data;
 end
 
+-- The last `n` lines of `text`, joined again: enough of a log to say why a
+-- server did not come up.
+function shell.last_lines(text, n)
+	local lines = {};
+	for line in text:gmatch("[^\n]+") do
+		lines[#lines + 1] = line;
+		if #lines > n then
+			table.remove(lines, 1);
+		end
+	end
+	return table.concat(lines, "\n");
+end
+
 function shell.write_file(path, data)
 	local f = assert(io.open(path, "wb"));
 	f:write(data);
