@@ -159,22 +159,12 @@ function ejabberd.start(spec)
 		return nil, "could not start ejabberd";
 	end
 
-	local deadline = shell.now() + (spec.timeout or 30);
-	while shell.now() < deadline do
-		if not server:alive() then
-			local why = ("ejabberd exited during startup:\n%s\n%s"):format(
-				read_file(server.console_path) or "", server:log_tail(30));
-			server:stop();
-			return nil, why;
-		end
-		if shell.port_open(server.port) then
-			return server;
-		end
-		shell.sleep(0.1);
+	local listening, why = shell.wait_until_listening(server, "ejabberd", spec.timeout or 30, 0.1);
+	if not listening then
+		server:stop(); -- also ends the external-auth helpers it started
+		return nil, why;
 	end
-	local why = "ejabberd did not open its port in time:\n" .. server:log_tail(30);
-	server:stop();
-	return nil, why;
+	return server;
 end
 
 -- Is our ejabberd (this PID, with our spool dir) still there?

@@ -162,22 +162,12 @@ function prosody.start(spec)
 		os.execute(("sh -c %s >/dev/null 2>&1 </dev/null &"):format(shell_quote(watchdog)));
 	end
 
-	local deadline = shell.now() + (spec.timeout or 20);
-	while shell.now() < deadline do
-		if not server:alive() then
-			local why = ("prosody exited during startup:\n%s\n%s"):format(
-				read_file(server.console_path) or "", server:log_tail(30));
-			server:cleanup();
-			return nil, why;
-		end
-		if shell.port_open(server.port) then
-			return server;
-		end
-		sleep(0.05);
+	local listening, why = shell.wait_until_listening(server, "prosody", spec.timeout or 20, 0.05);
+	if not listening then
+		server:stop(); -- kills it if it is still there, and removes the temp dir
+		return nil, why;
 	end
-	local why = "prosody did not open its port in time:\n" .. server:log_tail(30);
-	server:stop();
-	return nil, why;
+	return server;
 end
 
 -- Is our Prosody (this PID, running our config) still there?

@@ -106,6 +106,25 @@ function shell.port_open(port)
 	return ok ~= nil;
 end
 
+-- Waits until `server` (with :alive(), :log_tail(n), .port, .console_path)
+-- listens on its port. Returns true, or nil and why not (it exited, with its
+-- console output and log tail, or `timeout` seconds went by); the caller
+-- cleans up after a failure.
+function shell.wait_until_listening(server, name, timeout, interval)
+	local deadline = shell.now() + timeout;
+	while shell.now() < deadline do
+		if not server:alive() then
+			return nil, ("%s exited during startup:\n%s\n%s"):format(name,
+				shell.read_file(server.console_path) or "", server:log_tail(30));
+		end
+		if shell.port_open(server.port) then
+			return true;
+		end
+		shell.sleep(interval);
+	end
+	return nil, name .. " did not open its port in time:\n" .. server:log_tail(30);
+end
+
 -- Is process `pid` still there and ours? Not if /proc/PID/stat is gone or
 -- shows a zombie (it has exited). Its command line reads empty while it is
 -- inside execve; otherwise it must contain `marker`, or the PID was reused.
