@@ -1,0 +1,258 @@
+//! The Lua binding (module `token_auth`): converts Lua values to the
+//! core's types and back, maps expected failures to `nil, reason` and API
+//! misuse to raised errors. No logic of its own lives here.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
+
+use crate::error::{ConfigError, Reason};
+use crate::random;
+use crate::scheme::{self, Options, Scheme, Verifier};
+
+/// Times above 2^53 seconds cannot come from a Lua number without
+/// losing precision, and are hundreds of millions of years away.
+const MAX_TIME: f64 = 9_007_199_254_740_992.0;
+
+fn misuse(function: &str, message: impl std::fmt::Display) -> LuaError {
+    LuaError::RuntimeError(format!("token_auth.{function}: {message}"))
+}
+
+/// The name Lua's own `type()` gives: mlua tells integers apart.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Integer(_) | Value::Number(_) => "number",
+        other => other.type_name(),
+    }
+}
+
+/// Strings arrive as `BString`: mlua reads the bytes straight off the
+/// Lua stack (one copy, no reference bookkeeping), which is the
+/// cheapest conversion it offers. Like Lua's own string functions it
+/// accepts a number as its decimal string; anything else raises.
+type Bytes = mlua::BString;
+
+/// A time in whole seconds: finite, not negative, at most 2^53.
+fn time_value(value: &Value) -> Result<Option<u64>, String> {
+    let seconds = match value {
+        Value::Nil => return Ok(None),
+        #[allow(clippy::cast_precision_loss)]
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        other => return Err(format!("must be a number of seconds, got {}", type_name(other))),
+    };
+    if !seconds.is_finite() || !(0.0..=MAX_TIME).contains(&seconds) {
+        return Err("must be a finite number of seconds from 0 to 2^53".into());
+    }
+    // In range and floored just above: the conversion is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(Some(seconds.floor() as u64))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn integer_value(option: &'static str, value: &Value) -> Result<i64, ConfigError> {
+    match value {
+        Value::Integer(n) => Ok(*n),
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(*n as i64),
+        _ => Err(ConfigError::new(option, "must be an integer")),
+    }
+}
+
+fn string_value(option: &'static str, value: &Value) -> Result<Vec<u8>, ConfigError> {
+    match value {
+        Value::String(text) => Ok(text.as_bytes().to_vec()),
+        other => Err(ConfigError::new(option, format!("must be a string, got {}", type_name(other)))),
+    }
+}
+
+fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
+    match value {
+        Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
+        Value::Table(list) => {
+            let count = list.raw_len();
+            if count == 0 {
+                return Err(ConfigError::new("token_secret", "is an empty list"));
+            }
+            if count > crate::token::MAX_SECRETS {
+                return Err(ConfigError::new("token_secret", "lists too many secrets"));
+            }
+            (1..=count)
+                .map(|index| match list.raw_get::<Value>(index) {
+                    Ok(Value::String(text)) => Ok(text.as_bytes().to_vec()),
+                    _ => Err(ConfigError::new("token_secret", format!("entry {index} is not a string"))),
+                })
+                .collect()
+        }
+        other => Err(ConfigError::new(
+            "token_secret",
+            format!("must be a string or a list of strings, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// What a config table says, beside the scheme's own options.
+#[derive(Default)]
+struct Extras {
+    time: Option<u64>,
+    nonce: Option<Vec<u8>>,
+}
+
+/// Reads a config table. Unknown keys are refused: a misspelt option
+/// would otherwise fall back to its default without a word.
+fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
+    let Value::Table(table) = value else {
+        return Err(ConfigError::new("config", format!("must be a table, got {}", type_name(value))));
+    };
+    let mut options = Options::default();
+    let mut extras = Extras::default();
+    for pair in table.pairs::<Value, Value>() {
+        let (key, value) = pair.map_err(|_| ConfigError::new("config", "cannot be iterated"))?;
+        let Value::String(key) = key else {
+            return Err(ConfigError::new("config", "has a key that is not a string"));
+        };
+        match &*key.as_bytes() {
+            b"otp_seed" => options.otp_seed = Some(string_value("otp_seed", &value)?),
+            b"token_secret" => options.token_secrets = secrets_value(&value)?,
+            b"digits" => options.digits = Some(integer_value("digits", &value)?),
+            b"period" => options.period = Some(integer_value("period", &value)?),
+            b"algorithm" => options.algorithm = Some(string_value("algorithm", &value)?),
+            b"window" => options.window = Some(integer_value("window", &value)?),
+            b"nonce_length" => options.nonce_length = Some(integer_value("nonce_length", &value)?),
+            b"replay_capacity" => options.replay_capacity = Some(integer_value("replay_capacity", &value)?),
+            b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
+            b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
+            other => {
+                let name = String::from_utf8_lossy(other);
+                // The key is shown to help find the typo, but short and
+                // without control characters, since it ends up in logs.
+                let shown: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+                return Err(ConfigError::new("config", format!("unknown option \"{shown}\"")));
+            }
+        }
+    }
+    Ok((options, extras))
+}
+
+/// `true`, or `nil, reason`. Returned as a pair (`true, nil` on
+/// success): a tuple is pushed straight onto the Lua stack, where a
+/// `MultiValue` would allocate.
+fn verdict<T>(result: Result<T, Reason>) -> (Option<bool>, Option<&'static str>) {
+    match result {
+        Ok(_) => (Some(true), None),
+        Err(reason) => (None, Some(reason.code())),
+    }
+}
+
+/// A verifier as Lua sees it: `verifier:verify(...)`, `verifier:stats()`.
+struct LuaVerifier(Verifier);
+
+impl UserData for LuaVerifier {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method_mut("verify", |_, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
+            Ok(verdict(this.0.verify(&username, &host, &token, time.unwrap_or_else(now))))
+        });
+        methods.add_method("stats", |lua, this, ()| {
+            let stats = lua.create_table()?;
+            stats.set("replay_entries", this.0.replay_cache().len())?;
+            stats.set("replay_capacity", this.0.replay_cache().capacity())?;
+            Ok(stats)
+        });
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("token_auth verifier ({} live replay entries)", this.0.replay_cache().len()))
+        });
+    }
+}
+
+fn totp(_: &Lua, (seed, opts): (Bytes, Value)) -> LuaResult<String> {
+    let (mut options, extras) = match opts {
+        Value::Nil => (Options::default(), Extras::default()),
+        opts => read_config(&opts).map_err(|err| misuse("totp", err))?,
+    };
+    options.otp_seed = Some(seed.into());
+    let generator = scheme::totp_from(&options).map_err(|err| misuse("totp", err))?;
+    Ok(generator.code_at(extras.time.unwrap_or_else(now)))
+}
+
+fn verify_token(
+    _: &Lua,
+    (username, host, token, config): (Bytes, Bytes, Bytes, Value),
+) -> LuaResult<(Option<bool>, Option<&'static str>)> {
+    let (options, extras) = read_config(&config).map_err(|err| misuse("verify_token", err))?;
+    let scheme = Scheme::new(&options).map_err(|err| misuse("verify_token", err))?;
+    Ok(verdict(scheme.verify(&username, &host, &token, extras.time.unwrap_or_else(now))))
+}
+
+fn generate_token(_: &Lua, (username, host, config): (Bytes, Bytes, Value)) -> LuaResult<String> {
+    let (options, extras) = read_config(&config).map_err(|err| misuse("generate_token", err))?;
+    let scheme = Scheme::new(&options).map_err(|err| misuse("generate_token", err))?;
+    let nonce = match extras.nonce {
+        Some(nonce) => nonce,
+        None => random::digits(scheme.nonce_length()).map_err(|err| misuse("generate_token", err))?,
+    };
+    scheme
+        .generate(&username, &host, &nonce, extras.time.unwrap_or_else(now))
+        .map_err(|reason| misuse("generate_token", reason))
+}
+
+fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
+    let made = read_config(&config).and_then(|(options, extras)| {
+        if extras.time.is_some() || extras.nonce.is_some() {
+            return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+        }
+        Verifier::new(&options)
+    });
+    match made {
+        Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(LuaVerifier(verifier))?)])),
+        Err(err) => Ok(MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(err.to_string())?)])),
+    }
+}
+
+fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Value)) -> LuaResult<Table> {
+    let (options, extras) = read_config(&config).map_err(|err| misuse("explain", err))?;
+    let scheme = Scheme::new(&options).map_err(|err| misuse("explain", err))?;
+    let diagnosis = scheme.explain(&username, &host, &token, extras.time.unwrap_or_else(now));
+    let report = lua.create_table()?;
+    report.set("ok", diagnosis.result.is_ok())?;
+    if let Err(reason) = diagnosis.result {
+        report.set("reason", reason.code())?;
+    }
+    if let Some(index) = diagnosis.key_index {
+        report.set("key_index", index + 1)?;
+    }
+    if let Some(offset) = diagnosis.step_offset {
+        report.set("step_offset", offset)?;
+        let period = i64::try_from(diagnosis.period).unwrap_or(i64::MAX);
+        report.set("clock_offset", offset.saturating_mul(period))?;
+    }
+    Ok(report)
+}
+
+#[mlua::lua_module]
+fn token_auth(lua: &Lua) -> LuaResult<Table> {
+    let exports = lua.create_table()?;
+    exports.set("version", env!("CARGO_PKG_VERSION"))?;
+    let reasons = lua.create_table()?;
+    for reason in Reason::ALL {
+        reasons.set(reason.code(), reason.text())?;
+    }
+    exports.set("reasons", reasons)?;
+    exports.set("totp", lua.create_function(totp)?)?;
+    exports.set("verify_token", lua.create_function(verify_token)?)?;
+    exports.set("generate_token", lua.create_function(generate_token)?)?;
+    exports.set("new_verifier", lua.create_function(new_verifier)?)?;
+    exports.set("explain", lua.create_function(explain)?)?;
+    exports.set(
+        "new_seed",
+        lua.create_function(|_, ()| random::base32(random::SEED_BYTES).map_err(|err| misuse("new_seed", err)))?,
+    )?;
+    exports.set(
+        "new_secret",
+        lua.create_function(|_, ()| random::base32(random::SECRET_BYTES).map_err(|err| misuse("new_secret", err)))?,
+    )?;
+    Ok(exports)
+}
