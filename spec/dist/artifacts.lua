@@ -115,6 +115,11 @@ describe("make dist #dist", function()
 				minter(tree .. "/bin/token-auth", env));
 			assert.is_nil(log:find("Loaded the native module token_auth from", 1, true)); -- require found it
 		end);
+
+		it("serves a token login on Prosody 0.12 with plugin_paths alone: the plugin finds token_auth.so in its tree", function()
+			local log = login_on_prosody_12(tree .. "/share/lua/5.4", ";;", "dave");
+			assert.matches("Loaded the native module token_auth from " .. tree .. "/lib/lua/5.4/token_auth.so", log, 1, true);
+		end);
 	end);
 
 	describe("the Debian package", function()

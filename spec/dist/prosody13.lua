@@ -79,4 +79,28 @@ describe("prosodyctl install on Prosody 13 #dist #prosody13", function()
 		server:stop();
 		assert(ok, err);
 	end);
+
+	it("serves a token login from the .deb's files too (extracted; plugin_paths and LUA_CPATH into them)", function()
+		local root = scratch .. "/deb";
+		local out, status = dist.run(("dpkg-deb --extract %s %s"):format(quote(dist.deb), quote(root)));
+		assert.equal(0, status, out);
+		local server = assert(prosody.start({
+			prosody = dist.PROSODY13, repo = login_repo, hosts = { HOST },
+			cpath = root .. "/usr/lib/x86_64-linux-gnu/lua/5.4/?.so;;",
+			options = {
+				plugin_paths = { root .. "/usr/lib/prosody/modules" };
+				otp_seed = SEED; token_secret = SECRET;
+				allow_unencrypted_plain_auth = true;
+			};
+		}));
+		local ok, err = pcall(function()
+			assert.matches("Hello and welcome to Prosody version 13%.", server:wait_for_log("Hello and welcome", 5));
+			local token = prosody.mint({ user = "bob", host = HOST, seed = SEED, secret = SECRET });
+			local answer = server:login({ jid = "bob@" .. HOST, mech = "X-TOKEN", password = token });
+			assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
+			assert.matches("^bob@a%.test/.+", answer.jid);
+		end);
+		server:stop();
+		assert(ok, err);
+	end);
 end);
