@@ -118,7 +118,9 @@ describe("make dist #dist", function()
 
 		it("serves a token login on Prosody 0.12 with plugin_paths alone: the plugin finds token_auth.so in its tree", function()
 			local log = login_on_prosody_12(tree .. "/share/lua/5.4", ";;", "dave");
-			assert.matches("Loaded the native module token_auth from " .. tree .. "/lib/lua/5.4/token_auth.so", log, 1, true);
+			assert(log:find("Loaded the native module token_auth from " .. tree .. "/lib/lua/5.4/token_auth.so", 1, true),
+				"mod_auth_token did not load token_auth.so from its tree (is one on Lua's default cpath, "
+				.. "e.g. /usr/local/lib/lua/5.4/? Then require found that one)");
 		end);
 	end);
 

@@ -74,7 +74,9 @@ describe("prosodyctl install on Prosody 13 #dist #prosody13", function()
 			log = server:log();
 			assert.matches("Token accepted for alice@" .. HOST .. " via X-TOKEN", log, 1, true);
 			-- require could not find it: the plugin loaded it from its own tree.
-			assert.matches("Loaded the native module token_auth from " .. plugins .. "/lib/lua/5.4/token_auth.so", log, 1, true);
+			assert(log:find("Loaded the native module token_auth from " .. plugins .. "/lib/lua/5.4/token_auth.so", 1, true),
+				"mod_auth_token did not load token_auth.so from the installer tree (is one on Lua's default cpath, "
+				.. "e.g. /usr/local/lib/lua/5.4/? Then require found that one)");
 		end);
 		server:stop();
 		assert(ok, err);
