@@ -4,7 +4,7 @@
 -- tree out), or beside the plugin file. A fake `module` with a real path,
 -- the real token_auth.so copied there. Runs under Prosody's Lua (lua5.4).
 
-describe("mod_auth_token's native module", function()
+describe("mod_auth_token's native module #plugins", function()
 	local fake_module = require "spec.support.fake_module";
 	local available, why = fake_module.prosody_available();
 	if not available then
@@ -13,7 +13,18 @@ describe("mod_auth_token's native module", function()
 	end
 	local shell = require "spec.support.shell";
 	local token_auth = require "token_auth";
-	require "util.sasl"; -- and its C libraries, before the specs empty package.cpath
+
+	-- package.cpath without the entries that find token_auth: Prosody's own C
+	-- libraries stay within reach, the native module does not.
+	local function cpath_without_token_auth()
+		local kept = {};
+		for entry in package.cpath:gmatch("[^;]+") do
+			if not package.searchpath("token_auth", entry) then
+				kept[#kept + 1] = entry;
+			end
+		end
+		return table.concat(kept, ";");
+	end
 
 	local HOST = "example.com";
 	local SEED, SECRET = token_auth.new_seed(), token_auth.new_secret();
@@ -36,7 +47,7 @@ describe("mod_auth_token's native module", function()
 		local m = fake_module.new(HOST, "auth_token", { otp_seed = SEED, token_secret = SECRET });
 		m.path = plugin_file;
 		local saved_cpath, saved_module = package.cpath, package.loaded.token_auth;
-		package.cpath, package.loaded.token_auth = "/nonexistent/?.so", nil;
+		package.cpath, package.loaded.token_auth = cpath_without_token_auth(), nil;
 		local ok, err = fake_module.load_plugin(m);
 		package.cpath, package.loaded.token_auth = saved_cpath, saved_module;
 		return m, ok, err;
@@ -73,6 +84,6 @@ describe("mod_auth_token's native module", function()
 		local _, ok, err = load_from(scratch .. "/empty/mod_auth_token.lua");
 		assert.is_false(ok);
 		assert.matches("cannot load the native module token_auth", err, 1, true);
-		assert.matches("/nonexistent/?.so", err, 1, true);
+		assert.matches("package.cpath", err, 1, true);
 	end);
 end);
