@@ -22,6 +22,7 @@ describe("make dist #dist", function()
 
 	teardown(function()
 		os.execute("rm -rf " .. quote(scratch) .. " " .. quote(login_repo));
+		dist.cleanup();
 	end);
 
 	local function assert_ran(out, status)

@@ -31,6 +31,7 @@ describe("prosodyctl install on Prosody 13 #dist #prosody13", function()
 
 	teardown(function()
 		os.execute("rm -rf " .. quote(scratch) .. " " .. quote(login_repo));
+		dist.cleanup();
 	end);
 
 	it("runs Prosody 13 for this suite", function()

@@ -11,6 +11,7 @@
 --                                  with `env` (a table) the command runs in a clean
 --                                  environment: PATH without cargo or rustc, a
 --                                  private HOME, and only the variables given
+--   dist.cleanup()              -> removes that private HOME (call it in teardown)
 --   dist.exists(path), dist.lua_path(tree_dir, module)
 --   dist.login_repo()           -> a scratch "repository" holding only spec/support:
 --                                  given as `repo` to spec/support/prosody.lua, its
@@ -62,9 +63,20 @@ local function sorted_keys(t)
 	return keys;
 end
 
+-- One private HOME for the commands that are given none; dist.cleanup() removes it.
+local default_home;
+
+function dist.cleanup()
+	if default_home then
+		os.execute("rm -rf " .. quote(default_home));
+		default_home = nil;
+	end
+end
+
 function dist.run(command, env)
 	if env then
-		local words = { "env -i", "PATH=" .. dist.CLEAN_PATH, "HOME=" .. quote(env.HOME or shell.temp_dir("dist-home")) };
+		default_home = default_home or (not env.HOME and shell.temp_dir("dist-home")) or nil;
+		local words = { "env -i", "PATH=" .. dist.CLEAN_PATH, "HOME=" .. quote(env.HOME or default_home) };
 		for _, k in ipairs(sorted_keys(env)) do
 			if k ~= "HOME" then
 				words[#words + 1] = k .. "=" .. quote(env[k]);
