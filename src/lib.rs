@@ -9,7 +9,11 @@
 //! maps results: expected failures become `nil, reason`, API misuse raises.
 #![forbid(unsafe_code)]
 
+pub mod detail;
 pub mod error;
+pub mod input;
+pub mod names;
+pub mod options;
 pub mod random;
 pub mod replay;
 pub mod scheme;
