@@ -172,10 +172,48 @@ VirtualHost "b.test"
 			assert.equal(0, from_env_file.status)
 		end)
 
-		it("warns that a user name with capitals will not match a login", function()
-			local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", "Alice@example.test" })
+		it("signs the nodeprepped user and the nameprepped host, with that host's options", function()
+			local path = config_file("mixed.cfg.lua", ([[
+token_secret = %q
+otp_seed = %q
+VirtualHost "Mixed.Test"
+	token_secret = %q
+]]):format(SECRET, SEED, OTHER_SECRET))
+			local host_config = { otp_seed = SEED, token_secret = OTHER_SECRET, time = T }
+			for _, jid in ipairs({ "Alice@Mixed.Test", "alice@mixed.test", "ALICE@MIXED.TEST" }) do
+				local r = token_auth_cli({ "mint", "--config", path, "--jid", jid, "--time", tostring(T) })
+				assert.equal(0, r.status)
+				local token = r.stdout:gsub("\n$", "")
+				assert.is_true(token_auth.verify_token("alice", "mixed.test", token, host_config), jid)
+				assert.not_matches("not a VirtualHost", r.stderr)
+				if jid ~= "alice@mixed.test" then
+					assert.matches("note: signed for alice@mixed.test", r.stderr, 1, true)
+				else
+					assert.equal("", r.stderr)
+				end
+			end
+			-- Beyond ASCII: nodeprep case-folds and normalises.
+			local r = token_auth_cli({ "mint", "--config", path, "--jid", "J\195\156RGEN@mixed.test", "--time", tostring(T) })
 			assert.equal(0, r.status)
-			assert.matches("lower%-case", r.stderr)
+			assert.is_true(token_auth.verify_token("j\195\188rgen", "mixed.test", (r.stdout:gsub("\n$", "")), host_config))
+		end)
+
+		it("refuses a username that nodeprep refuses, naming the problem", function()
+			for _, case in ipairs({
+				{ "a b@example.test", "prohibited character ` `" },
+				{ "a:b@example.test", "prohibited character `:`" },
+				{ "a\7b@example.test", "prohibited character `U%+0007`" },
+				{ "\255@example.test", "not valid UTF%-8" },
+			}) do
+				local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", case[1] })
+				assert.equal(2, r.status)
+				assert.equal("", r.stdout)
+				assert.matches("not a valid username %(nodeprep%): it .*" .. case[2], r.stderr)
+				assert_no_traceback(r)
+			end
+			local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", "a@bad\7host" })
+			assert.equal(2, r.status)
+			assert.matches("not a valid host name %(nameprep%)", r.stderr)
 		end)
 
 		it("refuses bad arguments with exit status 2 and a clear message", function()
@@ -280,9 +318,9 @@ VirtualHost "other.test" {
 				{ ("token_secret = %q\notp_seed = %q\ntoken_otp_window = 99\n"):format(SECRET, SEED), "token_otp_window" },
 				{ ("token_secret = %q\notp_seed = %q\n"):format("short", SEED), "token_secret" },
 				{ ("token_secret = %q\notp_seed = %q\n"):format(SECRET, "NOT-BASE32!"), "otp_seed" },
-				{ ("token_secret = 42\notp_seed = %q\n"):format(SEED), "token_secret must be a string" },
+				{ ("token_secret = 42\notp_seed = %q\n"):format(SEED), "token_secret: must be a string" },
 				{ ("token_secret = %q\notp_seed = %q\ntoken_otp_digits = \"8\"\n"):format(SECRET, SEED),
-					"token_otp_digits must be a number" },
+					"token_otp_digits: must be an integer" },
 				{ ("token_secret = %q\notp_seed = os.getenv('X')\n"):format(SECRET), "otp_seed" },
 				{ "token_secret = = 1\n", "cannot read the configuration" },
 			}
@@ -349,16 +387,30 @@ VirtualHost "other.test" {
 			assert.matches("different token_secret", r.stdout)
 			assert.matches("another JID than bob@example.test", r.stdout)
 			assert.matches("cannot tell which", r.stdout)
-			assert.matches("OTP part does match this otp_seed", r.stdout)
+			-- A forged token costs no step search.
+			assert.matches("looked for only in a token whose signature verifies", r.stdout)
 		end)
 
-		it("says when the OTP part does not match the seed either", function()
+		it("says when the OTP matches no step within a day, for a right signature", function()
 			local other = config_file("other-seed.cfg.lua", ("token_secret = %q\notp_seed = %q\n")
-				:format(OTHER_SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+				:format(SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
 			local r = check("alice@example.test", mint("alice@example.test", T, other), T)
 			assert.equal(1, r.status)
-			assert.matches("bad_signature", r.stdout)
-			assert.matches("matches no time step within 24 hours", r.stdout)
+			assert.matches("otp_mismatch", r.stdout)
+			assert.matches("matches no time step within 24 h of", r.stdout)
+		end)
+
+		it("bounds the step search for a short token_otp_period", function()
+			local fast = config_file("period-1.cfg.lua", ("token_secret = %q\notp_seed = %q\ntoken_otp_period = 1\n")
+				:format(SECRET, SEED))
+			local near = token_auth_cli({ "check", "--config", fast, "--jid", "alice@example.test", "--time", tostring(T),
+				mint("alice@example.test", T + 600, fast) })
+			assert.equal(1, near.status)
+			assert.matches("600 steps %(600 s, about 10 min%) later", near.stdout)
+			local far = token_auth_cli({ "check", "--config", fast, "--jid", "alice@example.test", "--time", tostring(T),
+				mint("alice@example.test", T + 4 * 3600, fast) })
+			assert.equal(1, far.status)
+			assert.matches("matches no time step within 48 min", far.stdout)
 		end)
 
 		it("tells how far ahead the generator's clock is", function()
