@@ -337,6 +337,109 @@ VirtualHost "other.test" {
 		end)
 	end)
 
+	describe("configuration errors", function()
+		-- Each case: the file, and what the message must say (file:line: kind).
+		it("give the file, the line and the kind of error, never the text of the file", function()
+			local secret_text = "hunter2hunter2"
+			config_file("secret.txt", secret_text .. " is the password\n")
+			local cases = {
+				{ "comma.cfg", ('otp_seed = %q\ntoken_secret = { "NEW%s" "OLD%s" }\n'):format(SEED, secret_text,
+					secret_text), ":2: a syntax error: something missing" },
+				{ "quote.cfg", ('otp_seed = %q\ntoken_secret = "%s\n'):format(SEED, secret_text),
+					":2: a syntax error: an unfinished string" },
+				{ "include.cfg", 'Include "secret.txt"\n', "secret.txt:1: a syntax error" },
+				{ "arith.cfg", ('token_secret = "%s" + 1\n'):format(secret_text), ":1: a runtime error: attempt to" },
+				{ "escape.cfg", ('token_secret = "%s\\q"\n'):format(secret_text), ":1: a syntax error" },
+				{ "number.cfg", ("token_otp_window = 3%s\n"):format(secret_text), ":1: a syntax error" },
+				{ "call.cfg", ('local t = nil\nt.%s = 1\n'):format(secret_text), ":2: a runtime error: attempt to index" },
+				{ "vhost.cfg", "VirtualHost(42)\n", ":1: VirtualHost needs a host name" },
+			}
+			for _, case in ipairs(cases) do
+				local path = config_file(case[1], case[2])
+				for _, command in ipairs({ { "mint", "--jid", "u@x.test" }, { "check", "--jid", "u@x.test", "1 x" },
+					{ "extauth" } }) do
+					local args = { command[1], "--config", path }
+					for i = 2, #command do args[#args + 1] = command[i] end
+					local r = token_auth_cli(args)
+					assert.equal(3, r.status, case[1])
+					assert.matches(case[3], r.stderr, 1, true)
+					assert.not_matches(secret_text, r.stderr, 1, true)
+					assert.not_matches(SEED, r.stderr, 1, true)
+					assert.not_matches("near", r.stderr, 1, true)
+					assert_no_traceback(r)
+				end
+			end
+		end)
+
+		it("stop an endless or greedy configuration with a clear message", function()
+			for _, case in ipairs({
+				{ "loop.cfg", "while true do end\n", ":1: the configuration ran for more than" },
+				{ "recursion.cfg", "local function f() return f() + 1 end\nf()\n", "" },
+				{ "memory.cfg", 'local s = "0123456789abcdef"\nwhile true do s = s .. s end\n', "MB of memory" },
+				{ "tables.cfg", "local t = {}\nwhile true do t[#t + 1] = { 1, 2, 3, 4 } end\n",
+					"the configuration " },
+				{ "rep.cfg", 'token_secret = ("x"):rep(1e10)\n', ":1: a runtime error" },
+			}) do
+				local started = os.time()
+				local r = token_auth_cli({ "mint", "--config", config_file(case[1], case[2]), "--jid", "u@x.test" })
+				assert.equal(3, r.status, case[1])
+				assert.matches("cannot read the configuration: .*" .. case[1], r.stderr)
+				assert.matches(case[3], r.stderr, 1, true)
+				assert_no_traceback(r)
+				assert.is_true(os.time() - started < 10, case[1])
+			end
+		end)
+	end)
+
+	describe("options", function()
+		it("come from the core's list: help, config reading and the README agree with token_auth.options", function()
+			local help = token_auth_cli({ "--help" }).stdout:gsub("%s+", " ")
+			local readme = read_file(repo .. "/README.md")
+			local lines_with = function(pattern)
+				local found = {}
+				for line in readme:gmatch("[^\n]+") do
+					-- Option rows have three columns (reason-code rows two).
+					local _, bars = line:gsub("|", "")
+					if line:find(pattern, 1, true) and bars == 4 then found[#found + 1] = line end
+				end
+				return found
+			end
+			assert.is_true(#token_auth.options >= 8)
+			for _, option in ipairs(token_auth.options) do
+				assert.matches(option.prosody, help, 1, true)
+				local default = option.required and "required" or tostring(option.default)
+				local range = option.min and (option.min .. " to " .. option.max)
+				-- The Prosody table (by Prosody name) and the Lua table (by field name).
+				for _, name in ipairs({ option.prosody, option.name }) do
+					local rows = lines_with("| `" .. name .. "` |")
+					assert.is_true(#rows >= 1, "README has no row for " .. name)
+					for _, row in ipairs(rows) do
+						assert.matches(default, row, 1, true)
+						if range then assert.matches(range, row, 1, true) end
+					end
+				end
+			end
+		end)
+
+		it("are read generically: every option of the list reaches the core from a config file", function()
+			-- Each integer option set out of range is refused under its Prosody name.
+			for _, option in ipairs(token_auth.options) do
+				if option.type == "integer" then
+					local path = config_file("range-" .. option.name .. ".cfg.lua", ("token_secret = %q\notp_seed = %q\n%s = %d\n")
+						:format(SECRET, SEED, option.prosody, option.max + 1))
+					local r = token_auth_cli({ option.verifier_only and "extauth" or "mint", "--config", path,
+						"--jid", "u@x.test" }, {})
+					if option.verifier_only then
+						r = token_auth_cli({ "extauth", "--config", path })
+					end
+					assert.equal(3, r.status, option.prosody)
+					assert.matches("configuration error for host .*: " .. option.prosody:gsub("_", "%%_") .. ": must be",
+						r.stderr)
+				end
+			end
+		end)
+	end)
+
 	describe("check", function()
 		local function mint(jid, time, config)
 			local r = token_auth_cli({ "mint", "--config", config or basic_config, "--jid", jid, "--time", tostring(time) })
