@@ -60,7 +60,7 @@ for i = 1, N do
 end
 write(dir .. "/ejabberd.in", table.concat(frames))
 write(dir .. "/generic.in", table.concat(lines))
-frames, lines = nil, nil
+frames, lines = nil, nil -- luacheck: ignore 311
 
 -- The bare loop: buffered reads, one verifier, a flush per answer.
 write(dir .. "/bare.lua", ([[
