@@ -90,7 +90,9 @@ end
 local function describe_runtime_error(e)
 	if type(e) == "table" and getmetatable(e) == our_error_mt then return e.message end
 	if type(e) == "string" then
-		local verb, a, kind = e:match("attempt to ([%a ]-) (an?) (%a+) value")
+		-- Lua 5.1 and LuaJIT name the variable: "attempt to index local 'x' (a nil value)".
+		local verb, a, kind = e:match("attempt to ([%a ]-) %a+ '.-' %((an?) (%a+) value%)")
+		if not verb then verb, a, kind = e:match("attempt to ([%a ]-) (an?) (%a+) value") end
 		if verb and lua_types[kind] then
 			return "a runtime error: attempt to " .. verb .. " " .. a .. " " .. kind .. " value"
 		end
