@@ -416,6 +416,15 @@ VirtualHost "b.test"
 			assert.matches("no host", r.stderr)
 		end)
 
+		it("refuses a config that Includes its standard input (the request pipe), with status 3", function()
+			local path = tmp_dir .. "/stdin.cfg.lua"
+			write_file(path, ("token_secret = %q\notp_seed = %q\nInclude \"/dev/stdin\"\n"):format(SECRET, SEED))
+			local r = serve({ "--config", path }, { "isuser:alice:a.test\n" })
+			assert.equal(3, r.status)
+			assert.equal("", r.stdout)
+			assert.matches("/dev/stdin: not a regular file", r.stderr, 1, true)
+		end)
+
 		it("does not serve a disabled VirtualHost", function()
 			local path = tmp_dir .. "/disabled.cfg.lua"
 			write_file(path, ("token_secret = %q\notp_seed = %q\nVirtualHost \"a.test\"\nVirtualHost \"off.test\"\n"

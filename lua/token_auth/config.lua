@@ -112,9 +112,25 @@ local safe_string = {
 	len = string.len, sub = string.sub, upper = string.upper, lower = string.lower, byte = string.byte,
 }
 
+-- Reads a file of at most MAX_FILE_BYTES. Only what can seek is read: a
+-- FIFO or a terminal (`Include "/dev/stdin"`, which under extauth is the
+-- server's request pipe) would block, or swallow requests.
 local function read_file(path)
+	local has_lfs, lfs = pcall(require, "lfs")
+	local mode = has_lfs and lfs.attributes(path, "mode")
+	if mode and mode ~= "file" then return nil, path .. ": not a regular file (a " .. mode .. ")" end
 	local f, e = io.open(path, "rb")
 	if not f then return nil, e end
+	local size = f:seek("end")
+	if not size then
+		f:close()
+		return nil, path .. ": not a regular file"
+	end
+	if size > config.MAX_FILE_BYTES then
+		f:close()
+		return nil, path .. ": larger than 1 MB"
+	end
+	f:seek("set")
 	local data, read_err = f:read(config.MAX_FILE_BYTES + 1)
 	f:close()
 	if data == nil and read_err then return nil, read_err end
