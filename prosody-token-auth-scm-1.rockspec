@@ -37,6 +37,15 @@ build = {
 		lua = {
 			["mod_auth_token"] = "lua/mod_auth_token.lua",
 			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
+			-- The token-auth command's modules (bin/token-auth dispatches to them).
+			["token_auth.cli"] = "lua/token_auth/cli.lua",
+			["token_auth.util"] = "lua/token_auth/util.lua",
+			["token_auth.config"] = "lua/token_auth/config.lua",
+			["token_auth.new_secret"] = "lua/token_auth/new_secret.lua",
+			["token_auth.new_seed"] = "lua/token_auth/new_seed.lua",
+			["token_auth.mint"] = "lua/token_auth/mint.lua",
+			["token_auth.check"] = "lua/token_auth/check.lua",
+			["token_auth.extauth"] = "lua/token_auth/extauth.lua",
 		},
 		bin = {
 			["token-auth"] = "bin/token-auth",

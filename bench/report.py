@@ -61,6 +61,34 @@ def fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def extauth_section(w, get):
+    """`token-auth extauth`, pipelined, beside the bare Lua loop (bench/extauth.lua)."""
+    if get("lua54_extauth_ejabberd_rate") is None:
+        w("")
+        w("token-auth extauth: not measured in this run.")
+        return
+    w("")
+    w("`token-auth extauth`, pipelined (every request written before the first answer is read), valid tokens, "
+      "requests per second; the bare loop reads buffered, verifies with the same module and flushes after each answer:")
+    w("")
+    w("| Interpreter | Protocol | token-auth extauth | Bare Lua loop | Bare / ours | Answers right | Target |")
+    w("|---|---|---:|---:|---:|---|---|")
+    for lua, label in (("lua54", "Lua 5.4"), ("luajit", "LuaJIT")):
+        for protocol in ("ejabberd", "generic"):
+            ours = get(f"{lua}_extauth_{protocol}_rate")
+            bare = get(f"{lua}_extauth_bare_{protocol}_rate")
+            if ours is None:
+                continue
+            ok = get(f"{lua}_extauth_{protocol}_answers_ok")
+            slower = None if not ours or bare is None else bare / ours
+            target = ""
+            if lua == "lua54" and protocol == "ejabberd":
+                met = ours >= 100000 and slower is not None and slower <= 3
+                target = f"at least 100,000/s and within 3x of the bare loop: {'met' if met else '**missed**'}"
+            w(f"| {label} | {protocol} | {ours:,.0f} | {'n/a' if bare is None else f'{bare:,.0f}'} | "
+              f"{'n/a' if slower is None else f'{slower:.2f}'} | {'yes' if ok == 1 else '**no**'} | {target} |")
+
+
 def main(argv):
     values = load(argv[1])
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -165,6 +193,7 @@ def main(argv):
           "(utime + stime) per login.")
     else:
         w("Logins through Prosody: not measured in this run.")
+    extauth_section(w, get)
     print("\n".join(out))
     return 0
 

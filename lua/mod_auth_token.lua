@@ -63,24 +63,16 @@ if not token_auth then
 end
 
 local new_sasl = require "util.sasl".new;
-local pcall, type, tostring = pcall, type, tostring;
+local pcall, type, tostring, ipairs = pcall, type, tostring, ipairs;
 
 local host = module.host;
 
--- Prosody option -> token_auth config field.
-local options = {
-	otp_seed = "otp_seed";
-	token_secret = "token_secret";
-	token_otp_window = "window";
-	token_nonce_length = "nonce_length";
-	token_otp_digits = "digits";
-	token_otp_period = "period";
-	token_otp_algorithm = "algorithm";
-	token_replay_capacity = "replay_capacity";
-};
-local option_of_field = {};
-for option, field in pairs(options) do
-	option_of_field[field] = option;
+-- The options, their Prosody names and defaults: the core's list
+-- (token_auth.options), so that every option it knows is read here.
+local option_specs = token_auth.options;
+local prosody_name = {};
+for _, spec in ipairs(option_specs) do
+	prosody_name[spec.name] = spec.prosody;
 end
 
 local function config_error(option, problem)
@@ -95,26 +87,22 @@ end
 -- One verifier, and so one replay cache, per host.
 local function make_verifier()
 	local config = {};
-	for option, field in pairs(options) do
-		config[field] = module:get_option(option);
+	for _, spec in ipairs(option_specs) do
+		local value = module:get_option(spec.prosody);
+		if value == nil and spec.required then
+			config_error(spec.prosody, "is not set (" .. spec.description .. ")");
+		end
+		config[spec.name] = value;
 	end
-	if config.otp_seed == nil then
-		config_error("otp_seed", "is not set (a base32 TOTP seed of at least 16 characters)");
-	end
-	if config.token_secret == nil then
-		config_error("token_secret", "is not set (a secret string of at least 16 bytes, or a list of them)");
-	end
-	local made, verifier, err = pcall(token_auth.new_verifier, config);
+	local made, verifier, err, option = pcall(token_auth.new_verifier, config);
 	if made and verifier then
 		return verifier;
 	end
-	local message = tostring(made and err or verifier);
-	-- token_auth names its own field first ("window: must be ..."): name the option.
-	local field, problem = message:match("^([%w_]+): (.*)$");
-	if field and option_of_field[field] then
-		config_error(option_of_field[field], problem);
+	if made and prosody_name[option] then
+		-- token_auth names its own field first ("window: must be ..."): name the option.
+		config_error(prosody_name[option], err:sub(#option + 3));
 	end
-	error(("mod_auth_token: bad configuration for %s: %s"):format(host, message), 0);
+	error(("mod_auth_token: bad configuration for %s: %s"):format(host, tostring(made and err or verifier)), 0);
 end
 local verifier = make_verifier();
 

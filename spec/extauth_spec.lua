@@ -17,19 +17,31 @@ local run_count = 0
 
 -- Runs `token-auth extauth` with `args`, its standard input a FIFO fed by
 -- `steps`: a string is written (and flushed), a number is a pause in seconds,
--- a function is called with the output so far (a string). Returns
--- { status, stdout, stderr, seconds } once the helper has exited.
+-- a function is called with the output so far (a string) and the run's
+-- { pid = function returning the helper's PID }. Returns { status, stdout, stderr, seconds } once
+-- the helper has exited.
 local function serve(args, steps)
 	run_count = run_count + 1
 	local dir = tmp_dir .. "/run" .. run_count
 	assert(os.execute("mkdir " .. shell_quote(dir) .. " && mkfifo " .. shell_quote(dir .. "/in")))
-	local words = { "env", "-u", "LUA_CPATH_5_4", "LUA_CPATH=" .. shell_quote(repo .. "/build/" .. build .. "/?.so;;"),
+	local words = { "sh", "-c", shell_quote('echo $$ >"$0"; exec "$@"'), shell_quote(dir .. "/pid"),
+		"env", "-u", "LUA_CPATH_5_4", "LUA_CPATH=" .. shell_quote(repo .. "/build/" .. build .. "/?.so;;"),
 		lua, shell_quote(repo .. "/bin/token-auth"), "extauth" }
 	for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
 	local started = shell.now()
 	os.execute(("(%s <%s >%s 2>%s; echo $? >%s) &"):format(table.concat(words, " "),
 		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), shell_quote(dir .. "/err"), shell_quote(dir .. "/rc")))
 	local input = assert(io.open(dir .. "/in", "wb")) -- returns once the helper has opened its end
+	local run = {}
+	function run.pid() -- written by the shell just before it becomes the helper
+		local deadline = shell.now() + 5
+		repeat
+			local pid = tonumber(read_file(dir .. "/pid") or "")
+			if pid then return pid end
+			shell.sleep(0.01)
+		until shell.now() > deadline
+		error("the helper's PID never appeared")
+	end
 	for _, step in ipairs(steps) do
 		if type(step) == "string" then
 			input:write(step)
@@ -37,7 +49,7 @@ local function serve(args, steps)
 		elseif type(step) == "number" then
 			shell.sleep(step)
 		else
-			step(read_file(dir .. "/out") or "")
+			step(read_file(dir .. "/out") or "", run)
 		end
 	end
 	input:close()
@@ -153,13 +165,31 @@ VirtualHost "b.test"
 			}, lines(r.stderr))
 		end)
 
-		it("verifies non-ASCII user names byte for byte", function()
+		it("nodepreps user names and namepreps hosts before it verifies", function()
 			local user = "j\195\188rgen" -- jürgen, UTF-8
 			local token = mint(user, "a.test")
+			local other = mint("alice", "a.test")
 			local r = generic({ "auth:" .. user .. ":a.test:" .. token .. "\n",
-				"auth:j\195\156rgen:a.test:" .. token .. "\n" })
-			assert.equal("1\n0\n", r.stdout)
-			assert.matches("auth for j\\xc3\\x9crgen@a.test failed: bad_signature", r.stderr, 1, true)
+				"auth:j\195\156rgen:a.test:" .. token .. "\n", -- jÜrgen: the same account, the token was used
+				"auth:ALICE:A.Test:" .. other .. "\n", "isuser:Bob:B.TEST\n",
+				"auth:a b:a.test:" .. mint("x", "a.test") .. "\n", "isuser:a@b:a.test\n" })
+			assert.equal("1\n0\n1\n1\n0\n0\n", r.stdout)
+			assert.same({
+				"token-auth: extauth: auth for j\\xc3\\xbcrgen@a.test failed: replayed",
+				"token-auth: extauth: auth for a b@a.test failed: invalid_jid"
+					.. " (the username is refused by nodeprep: it contains a prohibited character ` `)",
+				"token-auth: extauth: isuser for a@b@a.test failed: invalid_jid"
+					.. " (the username is refused by nodeprep: it contains a prohibited character `@`)",
+			}, lines(r.stderr))
+		end)
+
+		it("keys its verifiers by the nameprepped VirtualHost name", function()
+			local path = tmp_dir .. "/mixed.cfg.lua"
+			write_file(path, ("otp_seed = %q\nVirtualHost \"Mixed.Test\"\n\ttoken_secret = %q\n"):format(SEED, B_SECRET))
+			local token = token_auth.generate_token("alice", "mixed.test", { otp_seed = SEED, token_secret = B_SECRET })
+			local r = serve({ "--config", path }, { "auth:alice:mixed.test:" .. token .. "\n", "isuser:bob:Mixed.Test\n" })
+			assert.equal("1\n1\n", r.stdout)
+			assert.equal("", r.stderr)
 		end)
 
 		it("answers isuser 1 for a served host, setpass and unknown commands 0", function()
@@ -186,20 +216,24 @@ VirtualHost "b.test"
 			assert.equal("", r.stderr)
 		end)
 
-		it("gives up on an incomplete request after the timeout, answers 0 and reads on", function()
-			local token = mint("alice", "a.test")
+		it("exits without an answer when a line stays incomplete past the timeout", function()
 			local seen
-			local r = generic({ "auth:alice:a.te", 1.2, function(output) seen = output end,
-				"auth:alice:a.test:" .. token .. "\n" })
-			assert.equal("0\n", seen) -- answered while the input was still open
-			assert.equal("0\n1\n", r.stdout)
-			assert.same({ "token-auth: extauth: request failed: timeout" }, lines(r.stderr))
+			local r = generic({ "isuser:alice:a.test\n", "auth:alice:a.te", 1.5, function(output) seen = output end })
+			assert.equal("1\n", seen) -- no answer for the stalled request, while the input is still open
+			assert.equal(5, r.status)
+			assert.equal("1\n", r.stdout)
+			assert.matches("out of step; exiting", r.stderr)
 		end)
 
-		it("refuses an oversized request and stays in step", function()
-			local r = generic({ "auth:alice:a.test:" .. ("9"):rep(10000) .. "\n", "isuser:alice:a.test\n" })
-			assert.equal("0\n1\n", r.stdout)
-			assert.same({ "token-auth: extauth: request failed: request_too_long" }, lines(r.stderr))
+		it("answers an oversized line once, even a line of megabytes, and the next line its own answer", function()
+			local token = mint("alice", "a.test")
+			local big = ("9"):rep(3 * 1024 * 1024)
+			local r = generic({ "auth:alice:a.test:" .. ("9"):rep(10000) .. "\n", "isuser:alice:a.test\n",
+				"auth:bob:a.test:" .. big:sub(1, 100000), 0.1, big, "\n", "auth:alice:a.test:" .. token .. "\n" })
+			assert.equal("0\n1\n0\n1\n", r.stdout)
+			assert.same({ "token-auth: extauth: request failed: request_too_long",
+				"token-auth: extauth: request failed: request_too_long" }, lines(r.stderr))
+			assert.is_true(r.seconds < 5)
 		end)
 
 		it("exits with status 0 at end of input, answering an unterminated last line", function()
@@ -258,22 +292,107 @@ VirtualHost "b.test"
 			assert.same({ "token-auth: extauth: request failed: request_too_long" }, lines(r.stderr))
 		end)
 
-		it("gives up on a frame shorter than its length after the timeout, answering 0", function()
+		it("exits without an answer when a writer stops mid-frame past the timeout", function()
 			local seen
-			local r = ejabberd({ "\0\100auth:alice", 1.2, function(output) seen = output end })
-			assert.equal(NO, seen)
-			assert.equal(NO, r.stdout)
-			assert.equal(0, r.status)
-			assert.same({ "token-auth: extauth: request failed: timeout" }, lines(r.stderr))
+			local token = mint("alice", "a.test")
+			local r = ejabberd({ frame("isuser:alice:a.test"), frame("auth:alice:a.test:" .. token):sub(1, 30), 1.5,
+				function(output) seen = output end })
+			assert.equal(YES, seen) -- the stalled frame got no answer: none can go to the next request
+			assert.equal(5, r.status)
+			assert.equal(YES, r.stdout)
+			assert.matches("a request stayed incomplete for 0.5 s with no new bytes: the stream is out of step", r.stderr)
 		end)
 
-		it("answers 0 to a frame cut short by the end of input, and exits 0", function()
+		it("exits without an answer when the input ends inside a frame", function()
 			for _, cut in ipairs({ "\0", "\0\50", "\0\50auth:alice" }) do
 				local r = ejabberd({ frame("isuser:alice:a.test"), cut })
-				assert.equal(0, r.status)
-				assert.equal(YES .. NO, r.stdout)
-				assert.same({ "token-auth: extauth: request failed: incomplete_request" }, lines(r.stderr))
-				assert.is_true(r.seconds < 0.5 + 2) -- did not wait for anything after EOF beyond the timeout
+				assert.equal(5, r.status)
+				assert.equal(YES, r.stdout)
+				assert.matches("the input ended inside a frame", r.stderr)
+				assert.is_true(r.seconds < 3) -- did not wait for anything after EOF
+			end
+		end)
+
+		it("never times out a frame that arrived while it was stopped (SIGSTOP)", function()
+			local t1, t2, t3, t4 = mint("u1", "a.test"), mint("u2", "a.test"), mint("u3", "a.test"), mint("u4", "a.test")
+			local f1, f2, f3 = frame("auth:u1:a.test:" .. t1), frame("auth:u2:a.test:" .. t2), frame("auth:u3:a.test:" .. t3)
+			local r = ejabberd({
+				-- Stopped between frames: the whole frame arrives meanwhile.
+				function(_, run) assert(os.execute("kill -STOP " .. run.pid())) end, f1, 1.5,
+				function(_, run) assert(os.execute("kill -CONT " .. run.pid())) end, 0.2,
+				-- Stopped mid-frame, waiting for the rest with a 0.5 s timeout.
+				f2:sub(1, 20), 0.1, function(_, run) assert(os.execute("kill -STOP " .. run.pid())) end, f2:sub(21), 1.5,
+				function(_, run) assert(os.execute("kill -CONT " .. run.pid())) end, 0.2,
+				-- Stopped mid-frame past the timeout, and the rest comes in two
+				-- writes, the last after it resumed: the stop is not the peer's stall.
+				f3:sub(1, 20), 0.1, function(_, run) assert(os.execute("kill -STOP " .. run.pid())) end, f3:sub(21, 60),
+				1.5, function(_, run) assert(os.execute("kill -CONT " .. run.pid())) end, 0.05, f3:sub(61),
+				frame("auth:u4:a.test:" .. t4), frame("auth:u1:a.test:" .. t1),
+			})
+			assert.equal(0, r.status)
+			assert.equal(YES .. YES .. YES .. YES .. NO, r.stdout)
+			assert.same({ "token-auth: extauth: auth for u1@a.test failed: replayed" }, lines(r.stderr))
+		end)
+	end)
+
+	describe("under a mixed stream", function()
+		-- Requests whose answers all differ from their neighbours': valid
+		-- tokens for distinct users, tokens for other users, unknown hosts,
+		-- isuser, oversized requests; every answer is checked against its
+		-- request, over writes cut at random places with short pauses.
+		local function workload(n, seed_value)
+			math.randomseed(seed_value)
+			local requests, expected = {}, {}
+			for i = 1, n do
+				local kind = math.random(6)
+				local user = "user" .. i
+				if kind == 1 or kind == 2 then
+					requests[i], expected[i] = "auth:" .. user .. ":a.test:" .. mint(user, "a.test"), true
+				elseif kind == 3 then
+					requests[i], expected[i] = "auth:" .. user .. ":a.test:" .. mint("other" .. i, "a.test"), false
+				elseif kind == 4 then
+					requests[i], expected[i] = "isuser:" .. user .. (i % 2 == 0 and ":b.test" or ":nowhere.test"), i % 2 == 0
+				elseif kind == 5 then
+					requests[i], expected[i] = "auth:" .. user .. ":a.test:" .. ("7"):rep(5000 + i), false
+				else
+					requests[i], expected[i] = "auth:" .. user .. ":B.Test:" .. mint(user, "b.test"), true
+				end
+			end
+			return requests, expected
+		end
+
+		local function cut(stream)
+			local steps, pos = {}, 1
+			while pos <= #stream do
+				local size = math.random(1, 3000)
+				steps[#steps + 1] = stream:sub(pos, pos + size - 1)
+				if math.random(20) == 1 then steps[#steps + 1] = 0.05 end
+				pos = pos + size
+			end
+			return steps
+		end
+
+		it("gives every line its own answer (generic)", function()
+			local requests, expected = workload(300, 11)
+			local r = generic(cut(table.concat(requests, "\n") .. "\n"))
+			assert.equal(0, r.status)
+			local got = lines(r.stdout)
+			assert.equal(#requests, #got)
+			for i, want in ipairs(expected) do
+				assert.equal(want and "1" or "0", got[i], "answer " .. i .. " to " .. requests[i]:sub(1, 40))
+			end
+		end)
+
+		it("gives every frame its own answer (ejabberd)", function()
+			local requests, expected = workload(300, 12)
+			local frames = {}
+			for i, request in ipairs(requests) do frames[i] = frame(request) end
+			local r = ejabberd(cut(table.concat(frames)))
+			assert.equal(0, r.status)
+			assert.equal(#requests * 4, #r.stdout)
+			for i, want in ipairs(expected) do
+				assert.equal(want and YES or NO, r.stdout:sub(4 * i - 3, 4 * i), "answer " .. i .. " to "
+					.. requests[i]:sub(1, 40))
 			end
 		end)
 	end)
@@ -299,6 +418,15 @@ VirtualHost "b.test"
 			assert.equal(3, r.status)
 			assert.equal("", r.stdout)
 			assert.matches("no host", r.stderr)
+		end)
+
+		it("refuses a config that Includes its standard input (the request pipe), with status 3", function()
+			local path = tmp_dir .. "/stdin.cfg.lua"
+			write_file(path, ("token_secret = %q\notp_seed = %q\nInclude \"/dev/stdin\"\n"):format(SECRET, SEED))
+			local r = serve({ "--config", path }, { "isuser:alice:a.test\n" })
+			assert.equal(3, r.status)
+			assert.equal("", r.stdout)
+			assert.matches("/dev/stdin: not a regular file", r.stderr, 1, true)
 		end)
 
 		it("does not serve a disabled VirtualHost", function()

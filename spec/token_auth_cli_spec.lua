@@ -172,10 +172,48 @@ VirtualHost "b.test"
 			assert.equal(0, from_env_file.status)
 		end)
 
-		it("warns that a user name with capitals will not match a login", function()
-			local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", "Alice@example.test" })
+		it("signs the nodeprepped user and the nameprepped host, with that host's options", function()
+			local path = config_file("mixed.cfg.lua", ([[
+token_secret = %q
+otp_seed = %q
+VirtualHost "Mixed.Test"
+	token_secret = %q
+]]):format(SECRET, SEED, OTHER_SECRET))
+			local host_config = { otp_seed = SEED, token_secret = OTHER_SECRET, time = T }
+			for _, jid in ipairs({ "Alice@Mixed.Test", "alice@mixed.test", "ALICE@MIXED.TEST" }) do
+				local r = token_auth_cli({ "mint", "--config", path, "--jid", jid, "--time", tostring(T) })
+				assert.equal(0, r.status)
+				local token = r.stdout:gsub("\n$", "")
+				assert.is_true(token_auth.verify_token("alice", "mixed.test", token, host_config), jid)
+				assert.not_matches("not a VirtualHost", r.stderr)
+				if jid ~= "alice@mixed.test" then
+					assert.matches("note: signed for alice@mixed.test", r.stderr, 1, true)
+				else
+					assert.equal("", r.stderr)
+				end
+			end
+			-- Beyond ASCII: nodeprep case-folds and normalises.
+			local r = token_auth_cli({ "mint", "--config", path, "--jid", "J\195\156RGEN@mixed.test", "--time", tostring(T) })
 			assert.equal(0, r.status)
-			assert.matches("lower%-case", r.stderr)
+			assert.is_true(token_auth.verify_token("j\195\188rgen", "mixed.test", (r.stdout:gsub("\n$", "")), host_config))
+		end)
+
+		it("refuses a username that nodeprep refuses, naming the problem", function()
+			for _, case in ipairs({
+				{ "a b@example.test", "prohibited character ` `" },
+				{ "a:b@example.test", "prohibited character `:`" },
+				{ "a\7b@example.test", "prohibited character `U%+0007`" },
+				{ "\255@example.test", "not valid UTF%-8" },
+			}) do
+				local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", case[1] })
+				assert.equal(2, r.status)
+				assert.equal("", r.stdout)
+				assert.matches("not a valid username %(nodeprep%): it .*" .. case[2], r.stderr)
+				assert_no_traceback(r)
+			end
+			local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", "a@bad\7host" })
+			assert.equal(2, r.status)
+			assert.matches("not a valid host name %(nameprep%)", r.stderr)
 		end)
 
 		it("refuses bad arguments with exit status 2 and a clear message", function()
@@ -280,9 +318,9 @@ VirtualHost "other.test" {
 				{ ("token_secret = %q\notp_seed = %q\ntoken_otp_window = 99\n"):format(SECRET, SEED), "token_otp_window" },
 				{ ("token_secret = %q\notp_seed = %q\n"):format("short", SEED), "token_secret" },
 				{ ("token_secret = %q\notp_seed = %q\n"):format(SECRET, "NOT-BASE32!"), "otp_seed" },
-				{ ("token_secret = 42\notp_seed = %q\n"):format(SEED), "token_secret must be a string" },
+				{ ("token_secret = 42\notp_seed = %q\n"):format(SEED), "token_secret: must be a string" },
 				{ ("token_secret = %q\notp_seed = %q\ntoken_otp_digits = \"8\"\n"):format(SECRET, SEED),
-					"token_otp_digits must be a number" },
+					"token_otp_digits: must be an integer" },
 				{ ("token_secret = %q\notp_seed = os.getenv('X')\n"):format(SECRET), "otp_seed" },
 				{ "token_secret = = 1\n", "cannot read the configuration" },
 			}
@@ -295,6 +333,109 @@ VirtualHost "other.test" {
 				assert.not_matches(SECRET, r.stderr, 1, true)
 				assert.not_matches(SEED, r.stderr, 1, true)
 				assert.not_matches("traceback", r.stderr)
+			end
+		end)
+	end)
+
+	describe("configuration errors", function()
+		-- Each case: the file, and what the message must say (file:line: kind).
+		it("give the file, the line and the kind of error, never the text of the file", function()
+			local secret_text = "hunter2hunter2"
+			config_file("secret.txt", secret_text .. " is the password\n")
+			local cases = {
+				{ "comma.cfg", ('otp_seed = %q\ntoken_secret = { "NEW%s" "OLD%s" }\n'):format(SEED, secret_text,
+					secret_text), ":2: a syntax error: something missing" },
+				{ "quote.cfg", ('otp_seed = %q\ntoken_secret = "%s\n'):format(SEED, secret_text),
+					":2: a syntax error: an unfinished string" },
+				{ "include.cfg", 'Include "secret.txt"\n', "secret.txt:1: a syntax error" },
+				{ "arith.cfg", ('token_secret = "%s" + 1\n'):format(secret_text), ":1: a runtime error: attempt to" },
+				{ "long.cfg", ("token_secret = [[%s\n"):format(secret_text), ":2: a syntax error: an unfinished long string" },
+				{ "number.cfg", ("token_otp_window = 3%s\n"):format(secret_text), ":1: a syntax error" },
+				{ "call.cfg", ('local t = nil\nt.%s = 1\n'):format(secret_text), ":2: a runtime error: attempt to index" },
+				{ "vhost.cfg", "VirtualHost(42)\n", ":1: VirtualHost needs a host name" },
+			}
+			for _, case in ipairs(cases) do
+				local path = config_file(case[1], case[2])
+				for _, command in ipairs({ { "mint", "--jid", "u@x.test" }, { "check", "--jid", "u@x.test", "1 x" },
+					{ "extauth" } }) do
+					local args = { command[1], "--config", path }
+					for i = 2, #command do args[#args + 1] = command[i] end
+					local r = token_auth_cli(args)
+					assert.equal(3, r.status, case[1])
+					assert.matches(case[3], r.stderr, 1, true)
+					assert.not_matches(secret_text, r.stderr, 1, true)
+					assert.not_matches(SEED, r.stderr, 1, true)
+					assert.not_matches("near", r.stderr, 1, true)
+					assert_no_traceback(r)
+				end
+			end
+		end)
+
+		it("stop an endless or greedy configuration with a clear message", function()
+			for _, case in ipairs({
+				{ "loop.cfg", "while true do end\n", ":1: the configuration ran for more than" },
+				{ "recursion.cfg", "local function f() return f() + 1 end\nf()\n", "" },
+				{ "memory.cfg", 'local s = "0123456789abcdef"\nwhile true do s = s .. s end\n', "MB of memory" },
+				{ "tables.cfg", "local t = {}\nwhile true do t[#t + 1] = { 1, 2, 3, 4 } end\n",
+					"the configuration " },
+				{ "rep.cfg", 'token_secret = ("x"):rep(1e10)\n', ":1: a runtime error" },
+			}) do
+				local started = os.time()
+				local r = token_auth_cli({ "mint", "--config", config_file(case[1], case[2]), "--jid", "u@x.test" })
+				assert.equal(3, r.status, case[1])
+				assert.matches("cannot read the configuration: .*" .. case[1], r.stderr)
+				assert.matches(case[3], r.stderr, 1, true)
+				assert_no_traceback(r)
+				assert.is_true(os.time() - started < 10, case[1])
+			end
+		end)
+	end)
+
+	describe("options", function()
+		it("come from the core's list: help, config reading and the README agree with token_auth.options", function()
+			local help = token_auth_cli({ "--help" }).stdout:gsub("%s+", " ")
+			local readme = read_file(repo .. "/README.md")
+			local lines_with = function(pattern)
+				local found = {}
+				for line in readme:gmatch("[^\n]+") do
+					-- Option rows have three columns (reason-code rows two).
+					local _, bars = line:gsub("|", "")
+					if line:find(pattern, 1, true) and bars == 4 then found[#found + 1] = line end
+				end
+				return found
+			end
+			assert.is_true(#token_auth.options >= 8)
+			for _, option in ipairs(token_auth.options) do
+				assert.matches(option.prosody, help, 1, true)
+				local default = option.required and "required" or tostring(option.default)
+				local range = option.min and (option.min .. " to " .. option.max)
+				-- The Prosody table (by Prosody name) and the Lua table (by field name).
+				for _, name in ipairs({ option.prosody, option.name }) do
+					local rows = lines_with("| `" .. name .. "` |")
+					assert.is_true(#rows >= 1, "README has no row for " .. name)
+					for _, row in ipairs(rows) do
+						assert.matches(default, row, 1, true)
+						if range then assert.matches(range, row, 1, true) end
+					end
+				end
+			end
+		end)
+
+		it("are read generically: every option of the list reaches the core from a config file", function()
+			-- Each integer option set out of range is refused under its Prosody name.
+			for _, option in ipairs(token_auth.options) do
+				if option.type == "integer" then
+					local path = config_file("range-" .. option.name .. ".cfg.lua", ("token_secret = %q\notp_seed = %q\n%s = %d\n")
+						:format(SECRET, SEED, option.prosody, option.max + 1))
+					local r = token_auth_cli({ option.verifier_only and "extauth" or "mint", "--config", path,
+						"--jid", "u@x.test" }, {})
+					if option.verifier_only then
+						r = token_auth_cli({ "extauth", "--config", path })
+					end
+					assert.equal(3, r.status, option.prosody)
+					assert.matches("configuration error for host .*: " .. option.prosody:gsub("_", "%%_") .. ": must be",
+						r.stderr)
+				end
 			end
 		end)
 	end)
@@ -349,16 +490,30 @@ VirtualHost "other.test" {
 			assert.matches("different token_secret", r.stdout)
 			assert.matches("another JID than bob@example.test", r.stdout)
 			assert.matches("cannot tell which", r.stdout)
-			assert.matches("OTP part does match this otp_seed", r.stdout)
+			-- A forged token costs no step search.
+			assert.matches("looked for only in a token whose signature verifies", r.stdout)
 		end)
 
-		it("says when the OTP part does not match the seed either", function()
+		it("says when the OTP matches no step within a day, for a right signature", function()
 			local other = config_file("other-seed.cfg.lua", ("token_secret = %q\notp_seed = %q\n")
-				:format(OTHER_SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
+				:format(SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"))
 			local r = check("alice@example.test", mint("alice@example.test", T, other), T)
 			assert.equal(1, r.status)
-			assert.matches("bad_signature", r.stdout)
-			assert.matches("matches no time step within 24 hours", r.stdout)
+			assert.matches("otp_mismatch", r.stdout)
+			assert.matches("matches no time step within 24 h of", r.stdout)
+		end)
+
+		it("bounds the step search for a short token_otp_period", function()
+			local fast = config_file("period-1.cfg.lua", ("token_secret = %q\notp_seed = %q\ntoken_otp_period = 1\n")
+				:format(SECRET, SEED))
+			local near = token_auth_cli({ "check", "--config", fast, "--jid", "alice@example.test", "--time", tostring(T),
+				mint("alice@example.test", T + 600, fast) })
+			assert.equal(1, near.status)
+			assert.matches("600 steps %(600 s, about 10 min%) later", near.stdout)
+			local far = token_auth_cli({ "check", "--config", fast, "--jid", "alice@example.test", "--time", tostring(T),
+				mint("alice@example.test", T + 4 * 3600, fast) })
+			assert.equal(1, far.status)
+			assert.matches("matches no time step within 48 min", far.stdout)
 		end)
 
 		it("tells how far ahead the generator's clock is", function()

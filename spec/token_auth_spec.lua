@@ -323,26 +323,50 @@ describe("token_auth", function()
 	end)
 
 	describe("explain()", function()
+		-- The verdict fields of a report (it also carries the effective settings).
+		local function verdict(report)
+			return { ok = report.ok, reason = report.reason, key_index = report.key_index,
+				step_offset = report.step_offset, clock_offset = report.clock_offset, detail = report.detail }
+		end
+
 		it("says how far the generator's clock is off", function()
 			local token = token_auth.generate_token("alice", "example.com", config { time = T + 3600 })
 			local report = token_auth.explain("alice", "example.com", token, config { time = T })
-			assert.same({ ok = false, reason = "otp_mismatch", key_index = 1, step_offset = 120, clock_offset = 3600 }, report)
+			assert.same({ ok = false, reason = "otp_mismatch", key_index = 1, step_offset = 120, clock_offset = 3600 },
+				verdict(report))
 		end)
 
-		it("names the secret that signed and still finds the OTP step", function()
+		it("names the secret that signed and finds the OTP step only for a verified signature", function()
 			local token = token_auth.generate_token("alice", "example.com", config { time = T - 120 })
 			local rotated = config { time = T, token_secret = { "the new secret, first in the list", SECRET } }
 			assert.same({ ok = false, reason = "otp_mismatch", key_index = 2, step_offset = -4, clock_offset = -120 },
-				token_auth.explain("alice", "example.com", token, rotated))
-			assert.same({ ok = false, reason = "bad_signature", step_offset = -4, clock_offset = -120 },
-				token_auth.explain("bob", "example.com", token, config { time = T }))
+				verdict(token_auth.explain("alice", "example.com", token, rotated)))
+			local forged = token_auth.explain("bob", "example.com", token, config { time = T })
+			assert.same({ ok = false, reason = "bad_signature" }, verdict(forged))
+			assert.equal(0, forged.searched_steps)
 		end)
 
-		it("reports success and malformed tokens", function()
+		it("reports success, malformed tokens with a detail code, and the effective settings", function()
 			local token = token_auth.generate_token("alice", "example.com", config { time = T })
-			assert.same({ ok = true, key_index = 1, step_offset = 0, clock_offset = 0 },
-				token_auth.explain("alice", "example.com", token, config { time = T }))
-			assert.same({ ok = false, reason = "malformed" }, token_auth.explain("alice", "example.com", "junk", config { time = T }))
+			local report = token_auth.explain("alice", "example.com", token, config { time = T })
+			assert.same({ ok = true, key_index = 1, step_offset = 0, clock_offset = 0 }, verdict(report))
+			assert.same({ 8, 32, 30, 1, 1 }, { report.digits, report.nonce_length, report.period, report.window,
+				report.secrets })
+			assert.same({ ok = false, reason = "malformed", detail = "no_space" },
+				verdict(token_auth.explain("alice", "example.com", "junk", config { time = T })))
+			local digits, signature = token:match("^(%d+) (.*)$")
+			for _, case in ipairs({
+				{ digits .. "1 " .. signature, "nonce_length", "digit_count", nil, 41 },
+				{ digits .. " " .. signature:sub(1, 43), "bad_encoding", "unpadded" },
+				{ digits .. " -" .. signature:sub(2), "bad_encoding", "url_safe", 42 },
+				{ digits .. " " .. signature:sub(1, 40), "bad_encoding", "signature_bytes", nil, 30 },
+				{ digits .. " " .. signature .. "\n", "bad_encoding", "line_break", 86 },
+			}) do
+				local r = token_auth.explain("alice", "example.com", case[1], config { time = T, window = 2 })
+				assert.same({ case[2], case[3], case[4], case[5] }, { r.reason, r.detail, r.detail_position, r.detail_count })
+				assert.equal(2, r.window)
+				assert.is_string(token_auth.details[r.detail])
+			end
 		end)
 	end)
 

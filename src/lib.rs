@@ -4,12 +4,19 @@
 //!
 //! The core: [`totp`] (RFC 4226/6238), [`token`] (parse, sign, check a
 //! token), [`replay`] (the bounded replay cache), [`scheme`] (options, the
-//! keyed scheme and the verifier) and [`error`] (the reason codes). The
+//! keyed scheme and the verifier), [`options`] (every option once),
+//! [`names`] (nameprep, nodeprep), [`detail`] (why a token is malformed)
+//! and [`error`] (the reason codes); [`input`] is the one piece of I/O,
+//! the extauth loop's reader of standard input. The
 //! Lua binding, in `src/lua.rs`, only converts values and
 //! maps results: expected failures become `nil, reason`, API misuse raises.
 #![forbid(unsafe_code)]
 
+pub mod detail;
 pub mod error;
+pub mod input;
+pub mod names;
+pub mod options;
 pub mod random;
 pub mod replay;
 pub mod scheme;

@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
 
 use crate::error::{ConfigError, Reason};
-use crate::random;
 use crate::scheme::{self, Options, Scheme, Verifier};
+use crate::{input, names, options, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
 /// losing precision, and are hundreds of millions of years away.
@@ -208,7 +208,12 @@ fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
     });
     match made {
         Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(LuaVerifier(verifier))?)])),
-        Err(err) => Ok(MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(err.to_string())?)])),
+        // `nil, message, option`: callers name the option without parsing the message.
+        Err(err) => Ok(MultiValue::from_iter([
+            Value::Nil,
+            Value::String(lua.create_string(err.to_string())?),
+            Value::String(lua.create_string(err.option())?),
+        ])),
     }
 }
 
@@ -229,7 +234,79 @@ fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Val
         let period = i64::try_from(diagnosis.period).unwrap_or(i64::MAX);
         report.set("clock_offset", offset.saturating_mul(period))?;
     }
+    if let Some(detail) = diagnosis.detail {
+        report.set("detail", detail.code)?;
+        report.set("detail_position", detail.position)?;
+        report.set("detail_count", detail.count)?;
+    }
+    report.set("searched_steps", diagnosis.searched_steps)?;
+    report.set("digits", scheme.totp().digits())?;
+    report.set("nonce_length", scheme.nonce_length())?;
+    report.set("period", diagnosis.period)?;
+    report.set("window", scheme.window())?;
+    report.set("secrets", scheme.secret_count())?;
     Ok(report)
+}
+
+/// `token_auth.options`: the list of [`crate::options::OPTIONS`], each a
+/// table `{ name, prosody, type, default, min, max, choices, required,
+/// verifier_only, description }`.
+fn options_table(lua: &Lua) -> LuaResult<Table> {
+    let list = lua.create_table()?;
+    for (index, spec) in options::OPTIONS.iter().enumerate() {
+        let entry = lua.create_table()?;
+        entry.set("name", spec.name)?;
+        entry.set("prosody", spec.prosody)?;
+        entry.set("type", spec.kind.name())?;
+        match spec.default {
+            options::Default::Integer(value) => entry.set("default", value)?,
+            options::Default::Text(text) => entry.set("default", text)?,
+            options::Default::Required => entry.set("required", true)?,
+            options::Default::None => {}
+        }
+        entry.set("min", spec.min)?;
+        entry.set("max", spec.max)?;
+        if !spec.choices.is_empty() {
+            entry.set("choices", spec.choices)?;
+        }
+        entry.set("verifier_only", spec.verifier_only)?;
+        entry.set("description", spec.description)?;
+        list.raw_set(index + 1, entry)?;
+    }
+    Ok(list)
+}
+
+/// `nameprep(s)` / `nodeprep(s)`: the prepared name, or `nil, problem`.
+fn prepared(result: Result<String, names::NameError>) -> (Option<String>, Option<String>) {
+    match result {
+        Ok(name) => (Some(name), None),
+        Err(err) => (None, Some(err.to_string())),
+    }
+}
+
+/// `read_input(max_bytes, timeout_seconds | nil)`: what standard input
+/// has, up to `max_bytes`, or `nil, "timeout"`, `nil, "eof"`, `nil,
+/// "read_error", message`.
+fn read_input(
+    lua: &Lua,
+    (max, timeout): (usize, Option<f64>),
+) -> LuaResult<(Option<mlua::LuaString>, Option<&'static str>, Option<String>)> {
+    let timeout = match timeout {
+        None => None,
+        Some(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => {
+            Some(std::time::Duration::from_secs_f64(seconds))
+        }
+        Some(_) => return Err(misuse("read_input", "timeout must be a number of seconds from 0 to 86400")),
+    };
+    if !(1..=1 << 24).contains(&max) {
+        return Err(misuse("read_input", "max_bytes must be from 1 to 2^24"));
+    }
+    match input::read(max, timeout) {
+        Ok(input::Chunk::Data(bytes)) => Ok((Some(lua.create_string(&bytes)?), None, None)),
+        Ok(input::Chunk::Timeout) => Ok((None, Some("timeout"), None)),
+        Ok(input::Chunk::Eof) => Ok((None, Some("eof"), None)),
+        Err(err) => Ok((None, Some("read_error"), Some(err.to_string()))),
+    }
 }
 
 #[mlua::lua_module]
@@ -241,6 +318,15 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
         reasons.set(reason.code(), reason.text())?;
     }
     exports.set("reasons", reasons)?;
+    let details = lua.create_table()?;
+    for (code, text) in crate::detail::Detail::CODES {
+        details.set(code, text)?;
+    }
+    exports.set("details", details)?;
+    exports.set("options", options_table(lua)?)?;
+    exports.set("nameprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nameprep(&name))))?)?;
+    exports.set("nodeprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nodeprep(&name))))?)?;
+    exports.set("read_input", lua.create_function(read_input)?)?;
     exports.set("totp", lua.create_function(totp)?)?;
     exports.set("verify_token", lua.create_function(verify_token)?)?;
     exports.set("generate_token", lua.create_function(generate_token)?)?;

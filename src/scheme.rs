@@ -54,8 +54,11 @@ pub const WINDOW: core::ops::RangeInclusive<u64> = 0..=10;
 /// Accepted nonce lengths: short nonces repeat, long ones are pointless.
 pub const NONCE_LENGTH: core::ops::RangeInclusive<usize> = 8..=128;
 /// How far [`Scheme::explain`] looks for a matching OTP: a day each way,
-/// enough to spot any timezone mistake.
+/// enough to spot any timezone mistake...
 const EXPLAIN_SPAN_SECONDS: u64 = 86_400;
+/// ...but never more than this many steps each way (a day at 30 s), so
+/// that `period = 1` costs what the default does.
+pub const EXPLAIN_MAX_STEPS: u64 = 2_880;
 
 fn in_range<T: TryFrom<i64> + PartialOrd>(
     value: Option<i64>,
@@ -111,6 +114,11 @@ pub struct Diagnosis {
     pub step_offset: Option<i64>,
     /// The step length in seconds, to turn the offset into time.
     pub period: u64,
+    /// How many steps each way were searched for `step_offset` (0 when
+    /// the signature did not verify: then the step is not looked for).
+    pub searched_steps: u64,
+    /// Why a malformed token is malformed, in detail.
+    pub detail: Option<crate::detail::Detail>,
 }
 
 /// A validated, keyed token scheme. Stateless: see [`Verifier`] for the
@@ -152,6 +160,18 @@ impl Scheme {
     #[must_use]
     pub fn nonce_length(&self) -> usize {
         self.nonce_length
+    }
+
+    /// The steps accepted each way.
+    #[must_use]
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// How many secrets verify.
+    #[must_use]
+    pub fn secret_count(&self) -> usize {
+        self.secrets.len()
     }
 
     /// Checks a token for `username@host` at `now` (Unix seconds), without
@@ -205,24 +225,31 @@ impl Scheme {
 
     /// Checks a token and, whatever the verdict, says which secret signed
     /// it and how far its OTP step is from ours: the usual cause of a
-    /// refused token is a generator whose clock or timezone is off.
+    /// refused token is a generator whose clock or timezone is off. The
+    /// step is looked for only in a token whose signature verified (a
+    /// forged one costs no search), at most [`EXPLAIN_MAX_STEPS`] each way.
     #[must_use]
     pub fn explain(&self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Diagnosis {
         let period = self.totp.period();
-        let mut diagnosis = Diagnosis {
-            result: self.verify(username, host, token, now).map(|_| ()),
-            key_index: None,
-            step_offset: None,
-            period,
+        let result = self.verify(username, host, token, now).map(|_| ());
+        let digit_count = self.totp.digits() as usize + self.nonce_length;
+        let detail = match result {
+            Err(Reason::Malformed | Reason::NonceLength | Reason::BadEncoding) => crate::detail::of(token, digit_count),
+            _ => None,
         };
+        let mut diagnosis = Diagnosis { result, key_index: None, step_offset: None, period, searched_steps: 0, detail };
         if let Ok(parsed) = token::parse(token, self.totp.digits() as usize, self.nonce_length) {
             diagnosis.key_index = self.secrets.verify(&parsed, username, host).ok();
-            let current = self.totp.step(now);
-            diagnosis.step_offset = self.find_step(current, EXPLAIN_SPAN_SECONDS / period, parsed.otp).map(|step| {
-                // Both are below 2^63 for any time a u64 second count reaches
-                // through the binding (which caps time at 2^53).
-                i64::try_from(step).unwrap_or(i64::MAX).saturating_sub(i64::try_from(current).unwrap_or(i64::MAX))
-            });
+            if diagnosis.key_index.is_some() {
+                let current = self.totp.step(now);
+                let span = (EXPLAIN_SPAN_SECONDS / period).min(EXPLAIN_MAX_STEPS);
+                diagnosis.searched_steps = span;
+                diagnosis.step_offset = self.find_step(current, span, parsed.otp).map(|step| {
+                    // Both are below 2^63 for any time a u64 second count reaches
+                    // through the binding (which caps time at 2^53).
+                    i64::try_from(step).unwrap_or(i64::MAX).saturating_sub(i64::try_from(current).unwrap_or(i64::MAX))
+                });
+            }
         }
         diagnosis
     }
@@ -427,9 +454,28 @@ mod tests {
         let other = scheme.explain(b"bob", b"example.com", token.as_bytes(), T);
         assert_eq!(other.result, Err(Reason::BadSignature));
         assert_eq!(other.key_index, None);
-        assert_eq!(other.step_offset, diagnosis.step_offset);
+        // A forged token gets no step search.
+        assert_eq!((other.step_offset, other.searched_steps), (None, 0));
         let garbage = scheme.explain(b"bob", b"example.com", b"nonsense", T);
         assert_eq!(garbage.result, Err(Reason::Malformed));
         assert_eq!(garbage.step_offset, None);
+        assert_eq!(garbage.detail.map(|d| d.code), Some("no_space"));
+    }
+
+    #[test]
+    fn explain_bounds_the_step_search_for_short_periods() {
+        let mut fast = options();
+        fast.period = Some(1);
+        let fast = Scheme::new(&fast).expect("valid");
+        let token = fast.generate(b"alice", b"example.com", NONCE, T + 2000).expect("mint");
+        let found = fast.explain(b"alice", b"example.com", token.as_bytes(), T);
+        assert_eq!(found.searched_steps, EXPLAIN_MAX_STEPS);
+        assert_eq!(found.step_offset, Some(2000));
+        let beyond = fast.generate(b"alice", b"example.com", NONCE, T + 5000).expect("mint");
+        let far = fast.explain(b"alice", b"example.com", beyond.as_bytes(), T);
+        assert_eq!((far.result, far.step_offset), (Err(Reason::OtpMismatch), None));
+        assert_eq!(scheme().explain(b"a", b"h", b"1", T).searched_steps, 0);
+        assert_eq!(scheme().window(), 1);
+        assert_eq!(scheme().secret_count(), 1);
     }
 }

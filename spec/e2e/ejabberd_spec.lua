@@ -24,8 +24,10 @@ describe("token-auth extauth behind ejabberd #e2e", function()
 
 	setup(function()
 		config_dir = shell.temp_dir("token-auth-e2e")
+		-- The section is named in capitals: the helper keys it by its
+		-- nameprepped name, the host ejabberd sends.
 		shell.write_file(config_dir .. "/token.cfg.lua",
-			("token_secret = %q\notp_seed = %q\nVirtualHost %q\n"):format(secret, seed, HOST))
+			("token_secret = %q\notp_seed = %q\nVirtualHost %q\n"):format(secret, seed, HOST:upper()))
 		server, start_error = ejabberd.start({
 			repo = repo,
 			hosts = { HOST },
@@ -80,6 +82,33 @@ describe("token-auth extauth behind ejabberd #e2e", function()
 		local user = "j\195\188rgen" -- jürgen
 		local answer = server:login({ jid = user .. "@" .. HOST, password = mint(user) })
 		assert.is_true(answer.ok, answer.condition)
+	end)
+
+	it("logs in as Alice with a token for alice: the server nodepreps, the helper agrees", function()
+		assert.truthy(server, start_error)
+		local answer = server:login({ jid = "Dave@" .. HOST, password = mint("dave") })
+		assert.is_true(answer.ok, answer.condition)
+	end)
+
+	it("logs in with a token from `token-auth mint --jid Erin@EXAMPLE.TEST`", function()
+		assert.truthy(server, start_error)
+		local command = ("env LUA_CPATH=%s lua5.4 %s mint --config %s --jid Erin@%s 2>/dev/null"):format(
+			shell.quote(repo .. "/build/lua54/?.so;;"), shell.quote(repo .. "/bin/token-auth"),
+			shell.quote(config_dir .. "/token.cfg.lua"), HOST:upper())
+		local token = shell.capture(command):gsub("\n$", "")
+		tokens[#tokens + 1] = token
+		local answer = server:login({ jid = "erin@" .. HOST, password = token })
+		assert.is_true(answer.ok, answer.condition)
+	end)
+
+	it("answers every login of a burst as its own", function()
+		assert.truthy(server, start_error)
+		for i = 1, 6 do
+			local user = "burst" .. i
+			local good = i % 2 == 1
+			local answer = server:login({ jid = user .. "@" .. HOST, password = mint(good and user or "someone") })
+			assert.equal(good, answer.ok, user)
+		end
 	end)
 
 	it("keeps the tokens out of every log", function()

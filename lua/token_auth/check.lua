@@ -1,0 +1,216 @@
+-- token-auth check: whether a token verifies for a JID, and if not, why,
+-- in words. The facts come from token_auth.explain(); this module only
+-- words them.
+
+local util = require "token_auth.util"
+local mint = require "token_auth.mint"
+
+local out, printable = util.out, util.printable
+
+local check = {
+	options = { config = true, jid = true, time = true },
+	help = [[
+Usage: token-auth check --jid USER@HOST [--time T] [--config FILE] [TOKEN | -]
+
+Tell whether TOKEN verifies for USER@HOST and, if not, why: which part is
+malformed, a wrong token_secret or a wrong user/host, or an OTP from a
+clock that is off (and by how much). Without TOKEN, or with "-", the token
+is read from the first line of standard input (keeps it out of `ps`).
+The token contains a space: quote it. USER is nodeprepped and HOST
+nameprepped first, as a server does.
+  --jid USER@HOST  the account the token should log in as
+  --time T         check as at time T (see `token-auth mint --help`)
+  --config FILE    see `token-auth --help`
+check does not consult any server's replay cache: a server accepts each
+token once.
+Exit status: 0 verifies; 1 does not verify; 2 bad arguments; 3 configuration error.
+]],
+}
+
+local function plural(n, word)
+	return n .. " " .. word .. (n == 1 and "" or "s")
+end
+
+local function duration(seconds)
+	seconds = math.abs(seconds)
+	local text = string.format("%d s", seconds)
+	if seconds >= 3600 then
+		local h = math.floor(seconds / 3600)
+		local m = math.floor((seconds % 3600) / 60 + 0.5)
+		if m == 60 then h, m = h + 1, 0 end
+		text = text .. (m == 0 and string.format(", about %d h", h) or string.format(", about %d h %02d min", h, m))
+	elseif seconds >= 120 then
+		text = text .. string.format(", about %d min", math.floor(seconds / 60 + 0.5))
+	end
+	return text
+end
+
+-- A detail code of explain(), in words for this token.
+local function describe_detail(report, token)
+	local detail, position, count = report.detail, report.detail_position, report.detail_count
+	local expected = report.digits + report.nonce_length
+	if detail == "empty" then return "the token is empty" end
+	if detail == "too_long" then
+		return "the token is " .. count .. " bytes long, longer than any token of this configuration"
+	end
+	if detail == "line_break" then
+		return "the token contains a tab or line break at byte " .. position .. " (copy-paste?)"
+	end
+	if detail == "bad_byte" then
+		return string.format("the token contains a non-ASCII or control byte (0x%02x) at byte %d",
+			token:byte(position), position)
+	end
+	if detail == "edge_space" then return "the token starts or ends with a space (copy-paste?)" end
+	if detail == "no_space" then
+		return "the token has no space: it must be <OTP digits><nonce digits>, one space, <base64 signature>"
+			.. " (was it cut at the space, or the space encoded as '+' or '%20'?)"
+	end
+	if detail == "spaces" then
+		return "the token has " .. count .. " spaces; it must have exactly one, between the digits and the signature"
+	end
+	if detail == "not_digits" then
+		return string.format("the part before the space must be only digits (OTP, then nonce), but byte %d is '%s'",
+			position, token:sub(position, position))
+	end
+	if detail == "digit_count" then
+		return "the digits before the space are " .. count .. " long; this configuration expects "
+			.. report.digits .. " OTP digits + " .. report.nonce_length .. " nonce digits = " .. expected .. "."
+			.. " Does the generator use another nonce length or OTP length (token_nonce_length, token_otp_digits)?"
+	end
+	if detail == "url_safe" then
+		return "the signature uses URL-safe base64 ('-' or '_'): the generator must use standard base64 (+/)"
+			.. " with '=' padding"
+	end
+	if detail == "not_base64" then
+		return "the signature contains '" .. token:sub(position, position) .. "' (byte " .. position
+			.. "), which is not a base64 character"
+	end
+	if detail == "unpadded" then
+		return "the signature lacks its '=' padding: it must be 44 characters, standard padded base64"
+	end
+	if detail == "signature_length" then
+		return "the signature is " .. count .. " characters long, not a whole number of base64 groups:"
+			.. " it must be 44 characters"
+	end
+	if detail == "signature_bytes" then
+		return "the signature decodes to " .. count .. " bytes; an HMAC-SHA256 signature is 32 bytes"
+			.. " (44 base64 characters)"
+	end
+	local token_auth = require "token_auth"
+	return detail and token_auth.details[detail] or token_auth.reasons[report.reason] or "the token is malformed"
+end
+
+local function clock_sentence(step_offset, clock_offset, period, clock_name)
+	if step_offset == 0 then
+		return "the token's OTP is for the current time step of " .. clock_name .. "."
+	end
+	clock_offset = clock_offset or step_offset * period
+	local steps = plural(math.abs(step_offset), "step")
+	local span = duration(clock_offset)
+	local text
+	if step_offset > 0 then
+		text = "the token's OTP is for " .. steps .. " (" .. span .. ") later than " .. clock_name .. ":"
+			.. " is the generator's clock ahead, or its timezone wrong?"
+	else
+		text = "the token's OTP is for " .. steps .. " (" .. span .. ") earlier than " .. clock_name .. ":"
+			.. " was it minted that long ago, or is the generator's clock behind, or its timezone wrong?"
+	end
+	local abs = math.abs(clock_offset)
+	local half_hours = math.floor(abs / 1800 + 0.5)
+	if half_hours >= 1 and math.abs(abs - half_hours * 1800) <= 2 * period then
+		text = text .. " A difference of about " .. duration(half_hours * 1800):match(", about (.*)$")
+			.. " is typical of a generator that feeds local time where UTC is needed"
+			.. " (for instance Python's datetime.now() or utcnow() with pyotp: use TOTP.now())."
+	end
+	return text
+end
+
+local function explain(token_auth, job, token)
+	local ok, report = pcall(token_auth.explain, job.user, job.host, token, job.settings)
+	if not ok then
+		util.err_line("cannot check: ", util.first_line(report))
+		return util.EXIT_CONFIG
+	end
+	local clock_name = job.time and "the time given by --time" or "this machine's clock"
+	local jid = job.user .. "@" .. job.host
+	local period, window, secrets = report.period, report.window, report.secrets
+	local reason = report.reason
+	local lines = {}
+	local function add(s) lines[#lines + 1] = s end
+	local searched = duration(report.searched_steps * period):gsub("^%d+ s, about ", "")
+
+	if report.ok then
+		add("OK: the token verifies for " .. printable(jid, 200)
+			.. (secrets > 1 and report.key_index and (" (signed with token_secret #" .. report.key_index .. ")") or "")
+			.. ".")
+		if report.step_offset and report.step_offset ~= 0 then
+			add("Note: " .. clock_sentence(report.step_offset, report.clock_offset, period, clock_name)
+				.. " It is still within the accepted window of " .. plural(window, "step") .. ".")
+		end
+		add("check does not consult any server's replay cache: a server accepts each token only once.")
+		for _, l in ipairs(lines) do out(l) end
+		return util.EXIT_OK
+	end
+
+	if reason == "malformed" or reason == "nonce_length" or reason == "bad_encoding" then
+		add("NOT VALID (" .. reason .. "): " .. describe_detail(report, token) .. ".")
+	elseif reason == "invalid_jid" then
+		add("NOT VALID (invalid_jid): the user or host of " .. printable(jid) .. " is empty or contains '@' or '/'.")
+	elseif reason == "bad_signature" then
+		add("NOT VALID (bad_signature): the signature does not match. Either the token was signed with a different"
+			.. " token_secret than " .. (secrets > 1 and ("the " .. secrets .. " configured ones") or "the configured one")
+			.. ", or for another JID than " .. printable(jid, 200) .. " (another user or host):"
+			.. " the signature cannot tell which. (The OTP's time step is looked for only in a token whose"
+			.. " signature verifies.)")
+	elseif reason == "otp_mismatch" then
+		add("NOT VALID (otp_mismatch): the signature is right (the token_secret"
+			.. (secrets > 1 and report.key_index and (" #" .. report.key_index) or "")
+			.. " and the JID " .. printable(jid, 200) .. " match), but the OTP"
+			.. " is outside the accepted window of " .. plural(window, "step") .. " of " .. period .. " s either way.")
+		if report.step_offset then
+			add((clock_sentence(report.step_offset, report.clock_offset, period, clock_name):gsub("^%l", string.upper)))
+		else
+			add("The OTP matches no time step within " .. searched .. " of " .. clock_name .. ": the generator uses"
+				.. " a different otp_seed (or other token_otp_digits, token_otp_period, token_otp_algorithm),"
+				.. " or its clock is off by more than that.")
+		end
+	else
+		local text = token_auth.reasons[reason] or "unknown reason"
+		add("NOT VALID (" .. tostring(reason) .. "): " .. text .. ".")
+	end
+	local result = job.config
+	if result.path and #result.host_order > 0 and not result.hosts[job.host] then
+		add("(" .. job.host .. " is not a VirtualHost in " .. result.path .. ": checked with the global options.)")
+	end
+	for _, l in ipairs(lines) do out(l) end
+	return util.EXIT_REJECTED
+end
+
+function check.run(args)
+	local token
+	local positional = args.positional
+	if #positional == 0 or (#positional == 1 and positional[1] == "-") then
+		token = nil
+	elseif #positional == 1 then
+		token = positional[1]
+	elseif #positional == 2 and positional[1]:match("^%d+$") then
+		-- The shell split an unquoted token at its space.
+		token = positional[1] .. " " .. positional[2]
+	else
+		util.usage_error("check takes one TOKEN (quote it: it contains a space)")
+	end
+	local token_auth = util.native()
+	local job = mint.prepare(args, token_auth)
+	if token == nil then
+		token = io.stdin:read("*l")
+		if not token then util.usage_error("no token given (neither as an argument nor on standard input)") end
+		token = token:gsub("\r$", "")
+	end
+	if job.user ~= job.raw_user or job.host ~= job.raw_host then
+		util.err_line("note: a login as ", printable(job.raw_user .. "@" .. job.raw_host, 200), " reaches the server as ",
+			printable(job.user .. "@" .. job.host, 200), " (nodeprep, nameprep): checking that")
+	end
+	return explain(token_auth, job, token)
+end
+
+return check

@@ -1,0 +1,358 @@
+-- token-auth extauth: the external-auth helper for ejabberd (2-byte length
+-- frames) and Prosody's mod_auth_external (lines).
+--
+-- Exactness first: the server takes the next answer on the pipe as the
+-- answer to the request it just wrote, so every request gets exactly one
+-- answer, in order, and nothing is ever guessed. Between requests the
+-- helper waits for ever; inside one it waits at most --timeout for the
+-- next bytes, and if none come the stream is out of step: the helper
+-- exits (status 5) without answering, and the server starts a new one.
+-- A stopped helper (SIGSTOP, a paused VM) reads what arrived meanwhile
+-- instead of timing out: the native reader polls once more before it
+-- reports a timeout. An oversized line is read to its end and answered
+-- once; an oversized frame is skipped by its length.
+--
+-- Speed: standard input is read in large chunks (token_auth.read_input:
+-- one poll + one read for everything available), requests are cut from
+-- the buffer with plain string functions, and each answer is written
+-- and flushed once.
+
+local util = require "token_auth.util"
+local config = require "token_auth.config"
+
+local byte, find, sub = string.byte, string.find, string.sub
+local err_line, printable = util.err_line, util.printable
+
+local extauth = {
+	options = { config = true, protocol = true, timeout = true },
+	help = [[
+Usage: token-auth extauth [--protocol generic|ejabberd] [--timeout SECONDS] --config FILE
+
+Verify tokens as passwords for an XMPP server's external authentication,
+reading requests on standard input and answering on standard output until
+end of input. One verifier (with its replay cache) per VirtualHost of the
+configuration, keyed by its nameprepped name; with no VirtualHost in it,
+the global options serve any host. Request hosts are nameprepped and
+usernames nodeprepped before they are looked up and verified.
+Run exactly one instance per server (the replay cache lives in the process;
+for ejabberd: extauth_pool_size: 1).
+
+  --protocol generic   (default) one request per line, answer "1" or "0":
+                         auth:USER:HOST:PASSWORD   1 when the token verifies
+                         isuser:USER:HOST          1 for a served host
+                         setpass:USER:HOST:PASS    0 (not supported)
+                       anything else: 0. A line longer than 4096 bytes is
+                       read to its end and answered 0, once.
+  --protocol ejabberd  the same requests, each framed by a 2-byte big-endian
+                       length; answers are the 2-byte results 0 or 1, framed
+                       the same way. An oversized frame is skipped, answered 0.
+  --timeout SECONDS    how long a request may stay incomplete with no new
+                       bytes (default 5): past that the stream is out of
+                       step, and the helper exits with status 5 rather than
+                       answer anything. Never applies between requests.
+  --config FILE        see `token-auth --help`
+
+Every answer belongs to its request. Failures are logged on standard error,
+one line each with the reason code; tokens are never logged.
+Exit status: 0 at end of input; 2 bad arguments; 3 configuration error;
+4 the native module is missing; 5 the input ended inside a request, stalled
+in one past --timeout, or could not be read.
+]],
+}
+
+-- Longest request looked at. A JID part is at most 1023 bytes, a token ~100.
+local MAX_REQUEST = 4096
+-- Bytes asked of each read: a pipe holds 64 KiB.
+local CHUNK = 65536
+-- Request hosts already looked up (raw name -> verifier or false), up to this many.
+local MAX_CACHED_HOSTS = 1024
+
+local function log_failure(what, code, detail)
+	err_line("extauth: ", what, " failed: ", code, detail and (" (" .. detail .. ")") or "")
+end
+
+local function lost(why)
+	err_line("extauth: ", why, ": the stream is out of step; exiting (the server starts a new helper)")
+	io.stdout:flush()
+	os.exit(util.EXIT_STREAM)
+end
+
+-- The input buffer: `buffer` from `pos` on is unread.
+local function new_input(read_input, timeout)
+	local input = { buffer = "", pos = 1 }
+
+	-- Reads more. `inside`: part of a request is already in hand, so wait at
+	-- most `timeout`. Returns true, or false at end of input; exits when the
+	-- stream is lost.
+	function input.more(inside)
+		local chunk, problem, message = read_input(CHUNK, inside and timeout or nil)
+		if chunk then
+			local rest = input.buffer
+			if input.pos > 1 then rest = sub(rest, input.pos) end
+			input.buffer = rest .. chunk
+			input.pos = 1
+			return true
+		end
+		if problem == "eof" then return false end
+		if problem == "timeout" then
+			lost("a request stayed incomplete for " .. timeout .. " s with no new bytes")
+		end
+		lost("cannot read standard input (" .. tostring(message or problem) .. ")")
+	end
+
+	-- Bytes available from pos.
+	function input.available()
+		return #input.buffer - input.pos + 1
+	end
+
+	-- Drops everything read so far.
+	function input.clear()
+		input.buffer, input.pos = "", 1
+	end
+
+	return input
+end
+
+-- Each reader returns the next request (a string), or false, code for a
+-- request answered 0 without a look, or nil at end of input.
+
+local function generic_reader(input)
+	return function ()
+		while true do
+			local buffer, pos = input.buffer, input.pos
+			local newline = find(buffer, "\n", pos, true)
+			if newline then
+				local last = newline - 1
+				if byte(buffer, last) == 13 and last >= pos then last = last - 1 end
+				input.pos = newline + 1
+				if last - pos + 1 > MAX_REQUEST then return false, "request_too_long" end
+				return sub(buffer, pos, last)
+			end
+			local have = #buffer - pos + 1
+			if have > MAX_REQUEST then
+				-- Too long already: read to the end of the line, keeping nothing.
+				while true do
+					input.clear()
+					if not input.more(true) then
+						lost("the input ended inside an oversized line")
+					end
+					local at = find(input.buffer, "\n", 1, true)
+					if at then
+						input.pos = at + 1
+						return false, "request_too_long"
+					end
+				end
+			end
+			if not input.more(have > 0) then
+				if have > 0 then
+					-- An unterminated last line is still a whole request.
+					local line = sub(buffer, pos)
+					input.clear()
+					if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+					return line
+				end
+				return nil
+			end
+		end
+	end
+end
+
+local function ejabberd_reader(input)
+	-- Makes `n` bytes available; `inside`: the request has begun.
+	local function need(n, inside)
+		while input.available() < n do
+			if not input.more(inside or input.available() > 0) then
+				if input.available() == 0 and not inside then return false end
+				lost("the input ended inside a frame")
+			end
+		end
+		return true
+	end
+	return function ()
+		if not need(2, false) then return nil end
+		local buffer, pos = input.buffer, input.pos
+		local hi, lo = byte(buffer, pos, pos + 1)
+		local length = hi * 256 + lo
+		input.pos = pos + 2
+		if length == 0 then return false, "empty_request" end
+		if length > MAX_REQUEST then
+			-- Skip the frame by its length, keeping nothing.
+			local left = length
+			while left > 0 do
+				if input.available() == 0 then need(1, true) end
+				local take = math.min(left, input.available())
+				input.pos = input.pos + take
+				left = left - take
+			end
+			return false, "request_too_long"
+		end
+		need(length, true)
+		pos = input.pos
+		input.pos = pos + length
+		return sub(input.buffer, pos, pos + length - 1)
+	end
+end
+
+-- One verifier per served (nameprepped) host, or "*" for all.
+local function build_verifiers(token_auth, result)
+	local verifiers = {}
+	local served = 0
+	if #result.host_order == 0 then
+		local settings = config.settings(token_auth, result, nil, true)
+		verifiers["*"] = assert(token_auth.new_verifier(settings))
+		err_line("extauth: no VirtualHost ", config.where(result), ": the global options serve every host")
+		return verifiers
+	end
+	for _, host in ipairs(result.host_order) do
+		local section = result.hosts[host]
+		local has_token_options = section.token_secret ~= nil or section.otp_seed ~= nil
+			or result.global.token_secret ~= nil or result.global.otp_seed ~= nil
+		if section.enabled == false then
+			err_line("extauth: host ", host, " is disabled (enabled = false): not served")
+		elseif not has_token_options then
+			err_line("extauth: host ", host, " has no token_secret or otp_seed: not served")
+		else
+			local settings = config.settings(token_auth, result, host, true)
+			verifiers[host] = assert(token_auth.new_verifier(settings))
+			served = served + 1
+		end
+	end
+	if served == 0 then
+		err_line("configuration error: no host ", config.where(result), " has a token_secret and an otp_seed")
+		os.exit(util.EXIT_CONFIG)
+	end
+	return verifiers
+end
+
+-- The request handler: request -> true (1) or false (0).
+local function new_handler(token_auth, verifiers)
+	local nameprep, nodeprep = token_auth.nameprep, token_auth.nodeprep
+	local any = verifiers["*"]
+	local by_raw_host, cached = {}, 0
+
+	-- The verifier and prepared name of a request's host, or nil, code.
+	local function lookup(host)
+		local entry = by_raw_host[host]
+		if entry == nil then
+			local prepared = nameprep(host)
+			local verifier = prepared and (verifiers[prepared] or any)
+			entry = verifier and { verifier, prepared } or false
+			if cached >= MAX_CACHED_HOSTS then
+				by_raw_host, cached = {}, 0
+			end
+			by_raw_host[host] = entry
+			cached = cached + 1
+		end
+		if not entry then return nil end
+		return entry[1], entry[2]
+	end
+
+	-- Plain lower-case ASCII names are their own nodeprep.
+	local function prepare_user(user)
+		if user ~= "" and not find(user, "[^a-z0-9._%-]") then return user end
+		return nodeprep(user)
+	end
+
+	return function (request)
+		local colon = find(request, ":", 1, true)
+		local command = colon and sub(request, 1, colon - 1) or request
+		if command == "auth" then
+			local c2 = find(request, ":", colon + 1, true)
+			local c3 = c2 and find(request, ":", c2 + 1, true)
+			if not c3 then
+				log_failure("auth", "bad_request", "expected auth:USER:HOST:PASSWORD")
+				return false
+			end
+			local user, host = sub(request, colon + 1, c2 - 1), sub(request, c2 + 1, c3 - 1)
+			local verifier, prepared_host = lookup(host)
+			if not verifier then
+				log_failure("auth for " .. printable(user .. "@" .. host, 200), "unknown_host")
+				return false
+			end
+			local prepared_user, problem = prepare_user(user)
+			if not prepared_user then
+				log_failure("auth for " .. printable(user .. "@" .. host, 200), "invalid_jid",
+					"the username is refused by nodeprep: it " .. problem)
+				return false
+			end
+			local verified, code = verifier:verify(prepared_user, prepared_host, sub(request, c3 + 1))
+			if verified then return true end
+			log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code)
+			return false
+		elseif command == "isuser" then
+			local c2 = find(request, ":", colon + 1, true)
+			if not c2 or find(request, ":", c2 + 1, true) then
+				log_failure("isuser", "bad_request", "expected isuser:USER:HOST")
+				return false
+			end
+			local user, host = sub(request, colon + 1, c2 - 1), sub(request, c2 + 1)
+			local what = "isuser for " .. printable(user .. "@" .. host, 200)
+			if not lookup(host) then log_failure(what, "unknown_host") return false end
+			local prepared_user, problem = prepare_user(user)
+			if not prepared_user then
+				log_failure(what, "invalid_jid", "the username is refused by nodeprep: it " .. problem)
+				return false
+			end
+			return true
+		elseif command == "setpass" or command == "tryregister" or command == "removeuser"
+			or command == "removeuser3" then
+			log_failure(command, "not_supported")
+			return false
+		end
+		log_failure("request", "unknown_command", colon and ("command " .. printable(command, 32)) or "no command")
+		return false
+	end
+end
+
+function extauth.run(args)
+	if #args.positional > 0 then util.usage_error("extauth takes no positional arguments") end
+	local protocol = args.options.protocol or "generic"
+	if protocol ~= "generic" and protocol ~= "ejabberd" then
+		util.usage_error("--protocol must be generic or ejabberd")
+	end
+	local timeout = 5
+	if args.options.timeout then
+		timeout = tonumber(args.options.timeout)
+		if not timeout or timeout <= 0 or timeout > 3600 then
+			util.usage_error("--timeout must be a number of seconds between 0 and 3600")
+		end
+	end
+	local token_auth = util.native()
+	local result, e = config.get(token_auth, args.options)
+	if not result then
+		err_line(e)
+		return util.EXIT_CONFIG
+	end
+	local handle = new_handler(token_auth, build_verifiers(token_auth, result))
+	local input = new_input(token_auth.read_input, timeout)
+	local read_request, yes, no
+	if protocol == "generic" then
+		read_request, yes, no = generic_reader(input), "1\n", "0\n"
+	else
+		read_request, yes, no = ejabberd_reader(input), "\0\2\0\1", "\0\2\0\0"
+	end
+	local stdout = io.stdout
+	local pcall = pcall
+	while true do
+		local request, code = read_request()
+		if request == nil then break end
+		local answer = no
+		if request then
+			local ok, verdict = pcall(handle, request)
+			if not ok then
+				log_failure("request", "internal_error", util.first_line(verdict))
+			elseif verdict then
+				answer = yes
+			end
+		else
+			log_failure("request", code)
+		end
+		if not (stdout:write(answer) and stdout:flush()) then
+			err_line("extauth: cannot write the answer: exiting")
+			os.exit(util.EXIT_STREAM)
+		end
+	end
+	return util.EXIT_OK
+end
+
+return extauth

@@ -1,0 +1,66 @@
+//! Reading standard input within a deadline, for the extauth loop: the one
+//! piece of I/O in the crate, kept apart from the pure scheme.
+//!
+//! Lua's own `io.read` either blocks until a whole count of bytes arrived
+//! or, unbuffered, costs one system call per byte; neither lets a helper
+//! read everything that is there at once (fast) and still notice a frame
+//! that stays incomplete (exact). One `poll(2)` + one `read(2)` does both.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+/// What one read found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// Bytes that were available (at least one).
+    Data(Vec<u8>),
+    /// Nothing arrived within the timeout.
+    Timeout,
+    /// End of input.
+    Eof,
+}
+
+/// Reads up to `max` bytes that are available on standard input, waiting
+/// at most `timeout` (for ever with `None`) for the first one.
+///
+/// Standard input is polled once more, without waiting, before a timeout
+/// is reported: a process that was stopped (SIGSTOP, a paused VM) past
+/// its deadline while the bytes arrived reads them instead of timing out.
+///
+/// # Errors
+/// The operating system's error when polling or reading fails (other
+/// than an interrupted call, which is retried).
+pub fn read(max: usize, timeout: Option<Duration>) -> io::Result<Chunk> {
+    let stdin = io::stdin();
+    let fd = stdin.as_fd();
+    let wait = timeout.map(|t| rustix::event::Timespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut last_chance = false;
+    loop {
+        let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+        let deadline = if last_chance { Some(&zero) } else { wait.as_ref() };
+        match rustix::event::poll(&mut fds, deadline) {
+            Ok(0) if last_chance => return Ok(Chunk::Timeout),
+            Ok(0) => last_chance = true,
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let mut buffer = vec![0u8; max.max(1)];
+    loop {
+        match rustix::io::read(fd, &mut buffer[..]) {
+            Ok(0) => return Ok(Chunk::Eof),
+            Ok(n) => {
+                buffer.truncate(n);
+                return Ok(Chunk::Data(buffer));
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Every option the scheme and the verifier take, known once: its name in
+//! a config table, its name in a Prosody configuration, its kind, default
+//! and range. The binding exports this list as `token_auth.options`; the
+//! plugin, the command and the README's tables all come from it.
+//!
+//! Adding an option = a field in [`crate::scheme::Options`], a line in
+//! [`OPTIONS`] and a key in the binding's config reader; the plugin and
+//! the command then read it without further change.
+
+use crate::{replay, scheme, token, totp};
+
+/// What kind of value an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A string, or a list of strings.
+    Strings,
+    /// A string.
+    String,
+    /// An integer within [`OptionSpec::min`]..=[`OptionSpec::max`].
+    Integer,
+}
+
+impl Kind {
+    /// The kind's name as Lua sees it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Strings => "strings",
+            Kind::String => "string",
+            Kind::Integer => "integer",
+        }
+    }
+}
+
+/// The default of an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Default {
+    /// No default: the option must be set.
+    Required,
+    /// An integer default.
+    Integer(i64),
+    /// A string default.
+    Text(&'static str),
+    /// Unset by default, and optional.
+    None,
+}
+
+/// One option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// The key in a config table (`token_auth.new_verifier{ window = 2 }`).
+    pub name: &'static str,
+    /// The option's name in a Prosody configuration file.
+    pub prosody: &'static str,
+    /// What kind of value it takes.
+    pub kind: Kind,
+    /// Its default.
+    pub default: Default,
+    /// The smallest accepted integer, for [`Kind::Integer`].
+    pub min: Option<i64>,
+    /// The largest accepted integer, for [`Kind::Integer`].
+    pub max: Option<i64>,
+    /// The accepted strings, when they are a fixed set.
+    pub choices: &'static [&'static str],
+    /// Whether only a verifier (not a one-shot check or mint) uses it.
+    pub verifier_only: bool,
+    /// A line for people.
+    pub description: &'static str,
+}
+
+/// The ranges are small constants: every conversion below is exact.
+const fn int(value: usize) -> i64 {
+    value as i64
+}
+
+/// Every option, in the order the README lists them.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "token_secret",
+        prosody: "token_secret",
+        kind: Kind::Strings,
+        default: Default::Required,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "HMAC key (raw bytes, at least 16), or a list of up to 8: the first signs, all verify",
+    },
+    OptionSpec {
+        name: "otp_seed",
+        prosody: "otp_seed",
+        kind: Kind::String,
+        default: Default::Required,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "base32 TOTP seed (at least 16 characters, 80 bits)",
+    },
+    OptionSpec {
+        name: "window",
+        prosody: "token_otp_window",
+        kind: Kind::Integer,
+        default: Default::Integer(scheme::DEFAULT_WINDOW as i64),
+        min: Some(*scheme::WINDOW.start() as i64),
+        max: Some(*scheme::WINDOW.end() as i64),
+        choices: &[],
+        verifier_only: false,
+        description: "OTP steps accepted each way (clock skew)",
+    },
+    OptionSpec {
+        name: "nonce_length",
+        prosody: "token_nonce_length",
+        kind: Kind::Integer,
+        default: Default::Integer(int(scheme::DEFAULT_NONCE_LENGTH)),
+        min: Some(int(*scheme::NONCE_LENGTH.start())),
+        max: Some(int(*scheme::NONCE_LENGTH.end())),
+        choices: &[],
+        verifier_only: false,
+        description: "nonce digits, exactly",
+    },
+    OptionSpec {
+        name: "digits",
+        prosody: "token_otp_digits",
+        kind: Kind::Integer,
+        default: Default::Integer(scheme::DEFAULT_DIGITS as i64),
+        min: Some(*totp::DIGITS.start() as i64),
+        max: Some(*totp::DIGITS.end() as i64),
+        choices: &[],
+        verifier_only: false,
+        description: "OTP digits",
+    },
+    OptionSpec {
+        name: "period",
+        prosody: "token_otp_period",
+        kind: Kind::Integer,
+        default: Default::Integer(scheme::DEFAULT_PERIOD as i64),
+        min: Some(*totp::PERIOD.start() as i64),
+        max: Some(*totp::PERIOD.end() as i64),
+        choices: &[],
+        verifier_only: false,
+        description: "OTP step in seconds",
+    },
+    OptionSpec {
+        name: "algorithm",
+        prosody: "token_otp_algorithm",
+        kind: Kind::String,
+        default: Default::Text("SHA1"),
+        min: None,
+        max: None,
+        choices: &["SHA1", "SHA256", "SHA512"],
+        verifier_only: false,
+        description: "OTP hash",
+    },
+    OptionSpec {
+        name: "replay_capacity",
+        prosody: "token_replay_capacity",
+        kind: Kind::Integer,
+        default: Default::Integer(int(replay::DEFAULT_CAPACITY)),
+        min: Some(1),
+        max: Some(int(replay::MAX_CAPACITY)),
+        choices: &[],
+        verifier_only: true,
+        description: "live tokens remembered against replay; when full, tokens are refused",
+    },
+];
+
+/// The option named `name` in a config table.
+#[must_use]
+pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|spec| spec.name == name)
+}
+
+/// How many secrets `token_secret` may list.
+pub const MAX_SECRETS: usize = token::MAX_SECRETS;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prosody_names_are_prefixed() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in OPTIONS {
+            assert!(seen.insert(spec.name), "{}", spec.name);
+            assert!(seen.insert(spec.prosody) || spec.prosody == spec.name, "{}", spec.prosody);
+            assert!(spec.prosody.starts_with("token_") || spec.prosody == "otp_seed", "{}", spec.prosody);
+            assert_eq!(spec.kind == Kind::Integer, spec.min.is_some() && spec.max.is_some(), "{}", spec.name);
+        }
+        assert_eq!(find("window").map(|s| s.prosody), Some("token_otp_window"));
+    }
+
+    #[test]
+    fn the_ranges_are_the_ones_the_scheme_enforces() {
+        let base = || scheme::Options {
+            otp_seed: Some(b"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_vec()),
+            token_secrets: vec![b"0123456789abcdef".to_vec()],
+            ..scheme::Options::default()
+        };
+        let set = |options: &mut scheme::Options, name: &str, value: i64| match name {
+            "window" => options.window = Some(value),
+            "nonce_length" => options.nonce_length = Some(value),
+            "digits" => options.digits = Some(value),
+            "period" => options.period = Some(value),
+            "replay_capacity" => options.replay_capacity = Some(value),
+            other => panic!("no test for {other}"),
+        };
+        for spec in OPTIONS.iter().filter(|spec| spec.kind == Kind::Integer) {
+            let (Some(min), Some(max)) = (spec.min, spec.max) else { continue };
+            for (value, ok) in [(min, true), (max, true), (min - 1, false), (max + 1, false)] {
+                let mut options = base();
+                set(&mut options, spec.name, value);
+                let made = scheme::Verifier::new(&options);
+                assert_eq!(made.is_ok(), ok, "{} = {value}", spec.name);
+                if let Err(err) = made {
+                    assert_eq!(err.option(), spec.name);
+                }
+            }
+            if let Default::Integer(default) = spec.default {
+                assert!((min..=max).contains(&default), "{}", spec.name);
+            }
+        }
+    }
+}
