@@ -116,11 +116,11 @@ class App(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], args: argparse.Namespace, otp_seed: str, token_secret: str):
         super().__init__(address, Handler)
-        self.demo_user = args.user
-        self.domain = args.domain
+        self.demo_user: Optional[str] = args.user
+        self.domain: str = args.domain
         self.otp_seed = otp_seed
         self.token_secret = token_secret
-        self.quiet = args.quiet
+        self.quiet: bool = args.quiet
         # Must match the server's token_otp_* and token_nonce_length options.
         self.token_options = {"digits": args.digits, "period": args.period, "algorithm": args.algorithm,
                               "nonce_length": args.nonce_length}
@@ -155,8 +155,7 @@ def main(argv: list[str]) -> int:
     make_token(args.user, args.domain, otp_seed, token_secret, digits=args.digits, period=args.period,
                algorithm=args.algorithm, nonce_length=args.nonce_length)
     app = App((args.listen, args.port), args, otp_seed, token_secret)
-    host, port = app.server_address[:2]
-    print(f"listening on http://{host}:{port}/", flush=True)
+    print(f"listening on http://{args.listen}:{app.server_port}/", flush=True)
     try:
         app.serve_forever()
     except KeyboardInterrupt:

@@ -1,5 +1,5 @@
--- End to end: tokens minted by the Python package (python/, installed into
--- .venv by scripts/setup and scripts/test) log in to a real Prosody, on hosts
+-- End to end: tokens minted by the Python package (python/src, run with the
+-- .venv that scripts/setup makes) log in to a real Prosody, on hosts
 -- configured with the default options and with non-default ones (digits,
 -- period, algorithm, nonce length, rotated secrets).
 -- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e
@@ -28,8 +28,8 @@ describe("Prosody with tokens from the Python package #e2e", function()
 	-- the application's list (the first one signs).
 	local function mint(user, host, secrets, options)
 		local o = options or hosts[host];
-		local words = { PYTHON, "-c", shell.quote(MINT), shell.quote(user), host, SEED, o.digits, o.period,
-			o.algorithm, o.nonce_length };
+		local words = { "PYTHONPATH=" .. shell.quote(prosody.repo_root() .. "/python/src"), PYTHON, "-c",
+			shell.quote(MINT), shell.quote(user), host, SEED, o.digits, o.period, o.algorithm, o.nonce_length };
 		for _, s in ipairs(secrets or { NEW }) do
 			words[#words + 1] = shell.quote(s);
 		end

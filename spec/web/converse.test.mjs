@@ -259,7 +259,9 @@ async function setUp() {
 	endpoint = new Child("server.py", PYTHON, [path.join(EXAMPLE, "server.py"), "--port", "0", "--quiet",
 		"--domain", DOMAIN, "--user", USER,
 		"--websocket-url", `ws://127.0.0.1:${httpPort}/xmpp-websocket`,
-		"--bosh-url", `http://127.0.0.1:${httpPort}/http-bind`], { OTP_SEED: seed, TOKEN_SECRET: secret });
+		"--bosh-url", `http://127.0.0.1:${httpPort}/http-bind`],
+	// The package from this checkout (scripts/test also checks `pip install ./python`).
+	{ OTP_SEED: seed, TOKEN_SECRET: secret, PYTHONPATH: path.join(REPO, "python", "src") });
 	webUrl = /listening on (\S+)/.exec(await endpoint.line(/^listening on /))[1].replace(/\/$/, "");
 }
 
