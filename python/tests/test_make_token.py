@@ -98,7 +98,7 @@ def test_bad_seeds(seed):
         make_token("alice", "example.com", seed, SECRET)
 
 
-@pytest.mark.parametrize("secret", ["short", b"", [], ["x" * 16] * 9, ["short", "x" * 16]])
+@pytest.mark.parametrize("secret", ["short", b"", [], ["x" * 16] * 9, ["short", "x" * 16], ["x" * 16, "short"]])
 def test_bad_secrets(secret):
     with pytest.raises(ValueError):
         make_token("alice", "example.com", SEED, secret)

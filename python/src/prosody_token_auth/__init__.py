@@ -91,20 +91,21 @@ def _seed(otp_seed: str) -> str:
 
 def _secret(token_secret: Union[Secret, Sequence[Secret]]) -> bytes:
     # A list is the server's rotation: every entry verifies, the first signs.
-    if isinstance(token_secret, (str, bytes)):
-        secret = token_secret
-    else:
-        listed = list(token_secret)
-        if not 1 <= len(listed) <= MAX_SECRETS:
-            raise ValueError(f"token_secret must list 1 to {MAX_SECRETS} secrets")
-        secret = listed[0]
-    if isinstance(secret, str):
-        secret = secret.encode("utf-8")  # the bytes of the config string
-    if not isinstance(secret, bytes):
-        raise TypeError("token_secret must be a str, bytes, or a list of them")
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(f"token_secret must have at least {MIN_SECRET_BYTES} bytes")
-    return secret
+    # Each is checked as the server checks it, so that a list the server
+    # would refuse to load is refused here too.
+    listed = [token_secret] if isinstance(token_secret, (str, bytes)) else list(token_secret)
+    if not 1 <= len(listed) <= MAX_SECRETS:
+        raise ValueError(f"token_secret must list 1 to {MAX_SECRETS} secrets")
+    keys = []
+    for secret in listed:
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")  # the bytes of the config string
+        if not isinstance(secret, bytes):
+            raise TypeError("token_secret must be a str, bytes, or a list of them")
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"each token_secret must have at least {MIN_SECRET_BYTES} bytes")
+        keys.append(secret)
+    return keys[0]
 
 
 def _unix_time(now: Optional[Time]) -> float:
