@@ -109,9 +109,11 @@ class Child {
 		return found;
 	}
 
-	async stop() {
-		if (this.proc.exitCode === null) {
-			this.proc.stdin.end();
+	// SIGTERM; a child that stops on the end of its input gets that first.
+	async stop(byEndOfInput = false) {
+		if (this.proc.exitCode === null && this.proc.signalCode === null) {
+			if (byEndOfInput) this.proc.stdin.end();
+			else this.proc.kill("SIGTERM");
 			const timer = setTimeout(() => this.proc.kill("SIGTERM"), 15000);
 			await this.exited;
 			clearTimeout(timer);
@@ -141,6 +143,10 @@ class Prosody extends Child {
 	async restart() {
 		this.proc.stdin.write("restart\n");
 		await this.ready(this.count + 1);
+	}
+
+	stop() {
+		return super.stop(true); // the runner stops Prosody, saves its log and exits
 	}
 
 	log() {
