@@ -12,6 +12,8 @@
 //     endpoint, and Prosody refuses no replay;
 //   - a page configured with a fixed token that was used already is refused,
 //     shows the failure and stops trying (no hang, no loop);
+//   - `make demo-web` (scripts/demo-web) prints a URL where Converse logs in,
+//     and stops Prosody and the endpoint on Ctrl-C (SIGINT);
 //   - no token, seed or secret appears in Prosody's log or the endpoint's.
 // Every request to another host than 127.0.0.1 is aborted and reported.
 // Ends with: web (Converse.js V, Chromium V, Prosody V): N passed, N failed
@@ -19,7 +21,7 @@
 
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -399,6 +401,30 @@ async function main() {
 		} finally {
 			remember(second.record);
 			await second.close();
+		}
+	});
+
+	await test("make demo-web: a URL where Converse logs in, and Ctrl-C stops it all", async () => {
+		const demo = new Child("demo-web", PYTHON, [path.join(REPO, "scripts", "demo-web")], { DEMO_USER: "dora" });
+		try {
+			const url = /Open (\S+) in a browser/.exec(await demo.line(/^ {2}Open \S+ in a browser/))[1];
+			const dir = path.dirname(/its log: (\S+)/.exec(await demo.line(/its log: /))[1]);
+			const b = await openBrowser("demo");
+			try {
+				await b.page.goto(url);
+				await b.page.getByText("dora@localhost").first().waitFor({ timeout: WAIT });
+				await b.page.getByText("I am online").first().waitFor({ timeout: WAIT });
+			} finally {
+				remember(b.record);
+				await b.close();
+			}
+			demo.proc.kill("SIGINT"); // what Ctrl-C sends it
+			const exit = await Promise.race([demo.exited, sleep(WAIT).then(() => null)]);
+			assert(exit !== null, "demo-web did not stop on SIGINT");
+			assert(demo.lines.includes("demo-web: stopped"), "demo-web did not say it stopped");
+			assert(!existsSync(dir), `Prosody's directory ${dir} is still there`);
+		} finally {
+			await demo.stop();
 		}
 	});
 
