@@ -6,7 +6,7 @@
 LUA_VERSIONS := lua54 lua51 luajit
 CARGO ?= cargo
 
-.PHONY: all setup build test test-quick demo bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
+.PHONY: all setup build test test-quick demo demo-web bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
 
 all: build
 
@@ -26,6 +26,10 @@ test: setup
 
 demo: setup build-lua54
 	@scripts/demo
+
+# The web example: Prosody and the token endpoint on 127.0.0.1, a URL to open; Ctrl-C stops.
+demo-web: setup build-lua54
+	@.venv/bin/python scripts/demo-web
 
 bench: setup build-lua54 build-luajit
 	@scripts/bench
