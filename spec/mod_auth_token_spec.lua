@@ -1,7 +1,7 @@
 -- The auth provider (lua/mod_auth_token.lua) in a fake `module`, over the real
 -- native token_auth and Prosody's real util.sasl. Runs under Prosody's Lua (lua5.4).
 
-describe("mod_auth_token", function()
+describe("mod_auth_token #plugins", function()
 	local fake_module = require "spec.support.fake_module";
 	local available, why = fake_module.prosody_available();
 	if not available then

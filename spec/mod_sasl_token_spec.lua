@@ -2,7 +2,7 @@
 -- util.encodings and util.jid, with a scripted SASL profile in place of the
 -- auth provider. Runs under Prosody's Lua (lua5.4).
 
-describe("mod_sasl_token", function()
+describe("mod_sasl_token #plugins", function()
 	local fake_module = require "spec.support.fake_module";
 	local available, why = fake_module.prosody_available();
 	if not available then

@@ -1,7 +1,8 @@
 -- A small stand-in for Prosody's `module` API object, for the plugin specs.
 --
 -- Only `module` is faked: the plugins run against Prosody's real util.sasl,
--- util.encodings, util.jid and util.set (from /usr/lib/prosody, built for
+-- util.encodings, util.jid and util.set (from the libraries of the Prosody that
+-- TOKEN_AUTH_PROSODY names, else Debian's in /usr/lib/prosody, built for
 -- Prosody's Lua 5.4) and the real native token_auth (build/<lua>/token_auth.so).
 --
 --   local fake_module = require "spec.support.fake_module"
@@ -12,17 +13,20 @@
 
 local fake_module = {};
 
-local prosody_lib = "/usr/lib/prosody";
-
--- The build directory the Makefile uses for the running interpreter.
 -- Put Prosody's libraries within require's reach (once); spec/helper.lua has
--- already put our native module first on the cpath.
+-- already put our native module first on the cpath. Prosody 13's libraries
+-- require each other as prosody.util.*: its loader.lua maps those names.
 function fake_module.setup_paths()
 	if fake_module.paths_ready then
 		return;
 	end
+	local prosody_lib = require "spec.support.prosody".source_dir() or "/usr/lib/prosody";
+	fake_module.prosody_lib = prosody_lib;
 	package.path = prosody_lib .. "/?.lua;" .. package.path;
 	package.cpath = package.cpath .. ";" .. prosody_lib .. "/?.so";
+	if io.open(prosody_lib .. "/loader.lua") then
+		require "loader";
+	end
 	fake_module.paths_ready = true;
 end
 
