@@ -433,7 +433,13 @@ function server_mt:session(opts)
 		until shell.now() > deadline;
 	end
 	return {
-		login = function(_, timeout) return line(1, timeout); end;
+		login = function(_, timeout)
+			local answer = line(1, timeout);
+			if answer then
+				answer.exit_status = 0; -- it answered; the process itself still runs
+			end
+			return answer;
+		end;
 		closed = function(_, timeout) return line(2, timeout); end;
 	};
 end

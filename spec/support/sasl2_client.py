@@ -57,14 +57,16 @@ class Closed(Exception):
 class Stream:
     """One XML stream over a socket: sends text, yields top-level elements."""
 
-    def __init__(self, address, port, domain, deadline):
+    def __init__(self, address, port, jid, deadline):
         self.deadline = deadline
         self.sock = socket.create_connection((address, port), timeout=max(0.1, deadline - time.time()))
         self.parser = ET.XMLPullParser(events=("start", "end"))
         self.depth = 0
         self.ready = []
+        # from: mod_sasl2_fast offers FAST only when it knows the user.
         self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to=%s>" % quoteattr(domain))
+                  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to=%s from=%s>"
+                  % (quoteattr(jid.partition("@")[2]), quoteattr(jid)))
 
     def send(self, text):
         self.sock.sendall(text.encode("utf-8"))
@@ -144,7 +146,10 @@ def authenticate(args, stream, user):
             result["fast_token"] = token.get("token")
         return result, 0
     if answer.tag == "{%s}failure" % NS_SASL2:
-        condition = next((c.tag.split("}")[1] for c in answer if c.tag.startswith("{%s}" % NS_SASL)), "unknown")
+        # The condition is in the SASL namespace, or (mod_sasl2_fast's
+        # "FAST is not available") in SASL2's.
+        condition = next((c.tag.split("}")[1] for c in answer if c.tag != "{%s}text" % NS_SASL2
+                          and c.tag != "{%s}additional-data" % NS_SASL2), "unknown")
         return {"ok": False, "condition": condition, "text": answer.findtext("{%s}text" % NS_SASL2) or "",
                 "mechanisms": offered, "fast_mechanisms": fast_offered}, 0
     if answer.tag == "{%s}challenge" % NS_SASL2:
@@ -188,10 +193,10 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    user, _, domain = args.jid.partition("@")
+    user = args.jid.partition("@")[0]
     deadline = time.time() + args.timeout
     try:
-        stream = Stream(args.address, args.port, domain, deadline)
+        stream = Stream(args.address, args.port, args.jid, deadline)
     except OSError as e:
         print(json.dumps({"ok": False, "condition": "connection-failed", "text": str(e)}), flush=True)
         return 1
