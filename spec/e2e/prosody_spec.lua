@@ -558,3 +558,44 @@ describe("Prosody without the native module #e2e", function()
 		assert.matches("/usr/local/lib/lua/5.4/", log, 1, true);
 	end);
 end);
+
+describe("Prosody 13 reading token_secret with Credential() #e2e", function()
+	if not IS_13 then
+		pending("Prosody " .. INSTALLED .. " has no Credential()");
+		return;
+	end
+	local shell = require "spec.support.shell";
+	local SEED, SECRET = prosody.random_base32(), prosody.random_base32();
+	local server, credentials;
+
+	setup(function()
+		-- What systemd's LoadCredential= gives the service: a directory named
+		-- by $CREDENTIALS_DIRECTORY, one file per credential, read whole.
+		credentials = shell.temp_dir("token-auth-credentials");
+		shell.write_file(credentials .. "/token_secret", SECRET); -- no trailing newline: it would be part of the key
+		server = assert(prosody.start({
+			hosts = { "a.test" },
+			options = { otp_seed = SEED; allow_unencrypted_plain_auth = true },
+			config_lines = { 'token_secret = Credential("token_secret")' },
+			env = { CREDENTIALS_DIRECTORY = credentials },
+		}));
+	end);
+
+	teardown(function()
+		if server then
+			server:stop();
+		end
+		os.execute("rm -rf " .. shell.quote(credentials));
+	end);
+
+	it("serves the secret from the credentials directory, and tokens signed with it log in", function()
+		assert.matches('token_secret = Credential("token_secret")', shell.read_file(server.config_path), 1, true);
+		local token = prosody.mint({ user = "alice", host = "a.test", seed = SEED, secret = SECRET });
+		local answer = server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = token });
+		assert.is_true(answer.ok, answer.condition);
+		local wrong = prosody.mint({ user = "alice", host = "a.test", seed = SEED, secret = prosody.random_base32() });
+		local refused = server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = wrong });
+		assert.same({ false, "not-authorized" }, { refused.ok, refused.condition });
+		assert.is_nil(server:log():find(SECRET, 1, true));
+	end);
+end);

@@ -108,6 +108,10 @@ local function write_config(server, spec)
 	for _, k in ipairs(sorted_keys(options)) do
 		lines[#lines + 1] = ("%s = %s"):format(k, serialize(options[k]));
 	end
+	-- Lines written as they are, e.g. token_secret = Credential("token_secret").
+	for _, line in ipairs(spec.config_lines or {}) do
+		lines[#lines + 1] = line;
+	end
 	for _, host in ipairs(spec.hosts or { "localhost" }) do
 		lines[#lines + 1] = ("VirtualHost %s"):format(serialize(host));
 		for _, k in ipairs(sorted_keys((spec.host_options or {})[host] or {})) do
@@ -146,8 +150,13 @@ end
 -- Starts Prosody on the server's config and waits until it listens and has
 -- said which version it is. Returns true, or nil and why.
 local function launch(server, timeout)
-	local pid = run(("cd %s && LUA_CPATH=%s exec %s -F --config %s >>%s 2>&1 </dev/null & echo $!"):format(
-		shell_quote(server.dir), shell_quote(server.cpath), shell_quote(server.executable),
+	local env = {};
+	for _, name in ipairs(sorted_keys(server.env)) do
+		assert(name:match("^[%a_][%w_]*$"), "bad environment variable name");
+		env[#env + 1] = name .. "=" .. shell_quote(server.env[name]);
+	end
+	local pid = run(("cd %s && %s LUA_CPATH=%s exec %s -F --config %s >>%s 2>&1 </dev/null & echo $!"):format(
+		shell_quote(server.dir), table.concat(env, " "), shell_quote(server.cpath), shell_quote(server.executable),
 		shell_quote(server.config_path), shell_quote(server.console_path)));
 	server.pid = tonumber(pid:match("%d+"));
 	if not server.pid then
@@ -178,6 +187,7 @@ end
 
 -- spec: { hosts = {...}, options = {...}, host_options = { [host] = {...} }, cpath = LUA_CPATH,
 --         modules = { extra modules_enabled }, prosody = executable,
+--         config_lines = { raw global config lines }, env = { NAME = value } for Prosody,
 --         log_level = "debug", timeout = 20, repo = <root> }
 -- Returns the server, or nil and an error (with the log's tail) if Prosody
 -- did not come up; nothing is left running in that case.
@@ -198,6 +208,7 @@ function prosody.start(spec)
 		log_path = dir .. "/prosody.log";
 		console_path = dir .. "/console.log";
 		timeout = spec.timeout or 20;
+		env = spec.env or {};
 	}, server_mt);
 	write_config(server, spec);
 
