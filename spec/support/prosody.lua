@@ -11,8 +11,16 @@
 --   server:stop(), server:restart()            -- restart: same config, port and data
 --   server:prosodyctl("shell", "user:disable('alice@a.test')") -> output, exit status
 --   prosody.executable(spec)                   -- spec.prosody, TOKEN_AUTH_PROSODY, or "prosody"
+--   prosody.source_dir(exe), prosody.installed_version(exe) -- its CFG_SOURCEDIR, its prosody.version
 --   server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = token })
 --       -> { ok = true, jid = "alice@a.test/res" } or { ok = false, condition = ..., text = ... }
+--       (legacy SASL, slixmpp: spec/support/xmpp_client.py)
+--   server:sasl2_login({ jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE", password = token
+--                        [, request_token = "HT-SHA-256-NONE", fast_token = T] })
+--       -> the same, plus bound, mechanisms, fast_mechanisms, fast_token
+--       (SASL2 + Bind2 + FAST on Prosody 13: spec/support/sasl2_client.py)
+--   server:session({ [sasl2 = true,] jid = ..., password = token, hold = seconds })
+--       -> handle; handle:login() -> as above, handle:closed() -> { closed = true, condition = ... }
 --   prosody.mint({ user = "alice", host = "a.test", seed = S, secret = K [, time = T, nonce = N] })
 --       -> token (spec/support/mint.py: pyotp + hmac, the README recipe)
 --
@@ -22,8 +30,9 @@
 -- deprecates daemonize = false; -F works on 0.12 too). The plugins come from
 -- <repo>/lua (plugin_paths) and the native module from a copy of
 -- <repo>/build/lua54/token_auth.so found through LUA_CPATH of the Prosody
--- process. stop() signals only the PID this module
--- started, after checking that it is still that Prosody.
+-- process; `admin_socket` is in the temp dir for prosodyctl shell. stop()
+-- signals only the PID this module started, after checking that it is still
+-- that Prosody.
 
 local shell = require "spec.support.shell";
 
