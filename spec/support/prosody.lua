@@ -35,8 +35,9 @@
 -- that Prosody.
 
 local shell = require "spec.support.shell";
+local xmpp = require "spec.support.xmpp";
 
-local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-slixmpp and python3-pyotp
+local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-pyotp
 
 local shell_quote, read_file, run, sleep = shell.quote, shell.read_file, shell.capture, shell.sleep;
 
@@ -330,13 +331,6 @@ function server_mt:stop(timeout)
 	self:cleanup();
 end
 
-local function json_decode(text)
-	if not package.path:find("/usr/lib/prosody/?.lua", 1, true) then
-		package.path = "/usr/lib/prosody/?.lua;" .. package.path;
-	end
-	return require "util.json".decode(text);
-end
-
 -- Runs a helper script; returns its stdout (one line, no newline) and exit status.
 local function run_helper(script, args)
 	local words = { PYTHON, shell_quote(script) };
@@ -376,92 +370,20 @@ function prosody.random_base32(repo)
 	return out:match("^[^\n]*");
 end
 
--- opts: jid, mech ("X-TOKEN" or "PLAIN") and one of password, token_hex,
--- raw_sasl_hex; optionally authzid, timeout. Returns the client's JSON answer
--- as a table (with .exit_status), or raises if the client printed no JSON.
-local function legacy_args(self, opts)
-	local args = { "--port", tostring(self.port), "--jid", opts.jid, "--mech", opts.mech or "X-TOKEN" };
-	optional(args, "--password", opts.password);
-	optional(args, "--token-hex", opts.token_hex);
-	optional(args, "--raw-sasl-hex", opts.raw_sasl_hex);
-	optional(args, "--authzid", opts.authzid);
-	optional(args, "--timeout", opts.timeout);
-	optional(args, "--hold", opts.hold);
-	return args;
-end
-
+-- Logins through the specs' XMPP clients (spec/support/xmpp.lua says what
+-- opts take): legacy SASL (slixmpp), SASL2 with Bind2 and FAST, and a session
+-- held in the background (its output in our temp dir, so stop() removes it).
 function server_mt:login(opts)
-	local out, status = run_helper(self.repo .. "/spec/support/xmpp_client.py", legacy_args(self, opts));
-	local line = out:match("({[^\n]*})%s*$");
-	local answer = line and json_decode(line);
-	assert(type(answer) == "table", "xmpp_client.py gave no answer: " .. out);
-	answer.exit_status = status;
-	return answer;
-end
-
--- opts: jid, mech ("X-TOKEN", "PLAIN" or "HT-SHA-256-NONE"), password or
--- fast_token, and optionally authzid, request_token, client_id, timeout:
--- one login over SASL2 with Bind2 (spec/support/sasl2_client.py). Returns its
--- JSON answer as a table (with .exit_status).
-local function sasl2_args(self, opts)
-	local args = { "--port", tostring(self.port), "--jid", opts.jid, "--mech", opts.mech or "X-TOKEN" };
-	optional(args, "--password", opts.password);
-	optional(args, "--fast-token", opts.fast_token);
-	optional(args, "--authzid", opts.authzid);
-	optional(args, "--request-token", opts.request_token);
-	optional(args, "--client-id", opts.client_id);
-	optional(args, "--timeout", opts.timeout);
-	optional(args, "--hold", opts.hold);
-	return args;
+	return xmpp.login(self.repo, self.port, opts);
 end
 
 function server_mt:sasl2_login(opts)
-	local out, status = run_helper(self.repo .. "/spec/support/sasl2_client.py", sasl2_args(self, opts));
-	local line = out:match("^({[^\n]*})");
-	local answer = line and json_decode(line);
-	assert(type(answer) == "table", "sasl2_client.py gave no answer: " .. out);
-	answer.exit_status = status;
-	return answer;
+	return xmpp.sasl2_login(self.repo, self.port, opts);
 end
 
--- A login left running in the background, holding the session for
--- opts.hold seconds: over SASL2 when opts.sasl2, else legacy SASL (slixmpp).
--- Returns a handle: handle:login(timeout) -> the login answer,
--- handle:closed(timeout) -> { closed = true, condition = ..., text = ... } once
--- the server closed the session (or { closed = false } after the hold).
 function server_mt:session(opts)
-	-- In the server's temp dir, so that stop() removes it.
 	self.sessions_started = (self.sessions_started or 0) + 1;
-	local out_path = ("%s/session-%d.out"):format(self.dir, self.sessions_started);
-	local client = opts.sasl2 and "sasl2_client.py" or "xmpp_client.py";
-	local words = { PYTHON, shell_quote(self.repo .. "/spec/support/" .. client) };
-	for _, a in ipairs((opts.sasl2 and sasl2_args or legacy_args)(self, opts)) do
-		words[#words + 1] = shell_quote(a);
-	end
-	os.execute(("%s >%s 2>/dev/null </dev/null &"):format(table.concat(words, " "), shell_quote(out_path)));
-	local function line(n, timeout)
-		local deadline = shell.now() + (timeout or 10);
-		repeat
-			local lines = {};
-			for l in (read_file(out_path) or ""):gmatch("[^\n]+") do
-				lines[#lines + 1] = l;
-			end
-			if lines[n] then
-				return json_decode(lines[n]);
-			end
-			sleep(0.05);
-		until shell.now() > deadline;
-	end
-	return {
-		login = function(_, timeout)
-			local answer = line(1, timeout);
-			if answer then
-				answer.exit_status = 0; -- it answered; the process itself still runs
-			end
-			return answer;
-		end;
-		closed = function(_, timeout) return line(2, timeout); end;
-	};
+	return xmpp.session(self.repo, self.port, ("%s/session-%d.out"):format(self.dir, self.sessions_started), opts);
 end
 
 function prosody.hex(bytes)
