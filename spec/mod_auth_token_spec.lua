@@ -432,6 +432,38 @@ describe("mod_auth_token #plugins", function()
 			assert.same({ nil, "account_disabled" }, { reloaded.test_password("alice", mint("alice")) });
 		end);
 
+		-- Prosody 13's usermanager fires user-disabled after disable() and
+		-- mod_c2s closes the sessions; 0.12's has no disable_user.
+		for _, case in ipairs({
+			{ "closes the user's live sessions itself on Prosody 0.12", {}, 1 };
+			{ "leaves closing the sessions to Prosody 13 (user-disabled, mod_c2s)", { disable_user = function() end }, 0 };
+		}) do
+			local name, usermanager, closes = case[1], case[2], case[3];
+			it(name, function()
+				local closed = {};
+				local function session(name)
+					return { close = function(_, reason) closed[#closed + 1] = { name, reason }; end };
+				end
+				local saved_um, saved_prosody = package.loaded["core.usermanager"], rawget(_G, "prosody");
+				package.loaded["core.usermanager"] = usermanager;
+				_G.prosody = { hosts = { [HOST] = { sessions = {
+					alice = { sessions = { phone = session("alice/phone") } };
+					bob = { sessions = { laptop = session("bob/laptop") } };
+				} } } };
+				local ok, err = pcall(function()
+					local _, provider = load();
+					assert.is_true(provider.disable("alice"));
+				end);
+				package.loaded["core.usermanager"], _G.prosody = saved_um, saved_prosody;
+				assert(ok, err);
+				local expected = {};
+				if closes == 1 then
+					expected = { { "alice/phone", { condition = "not-authorized", text = "Account disabled" } } };
+				end
+				assert.same(expected, closed);
+			end);
+		end
+
 		it("answers a storage failure with nil, err, and refuses logins with internal_error", function()
 			local broken = { get = function() return nil, "disk on fire"; end; set = function() return nil, "disk on fire"; end };
 			local m, provider = load(nil, { stores = { token_auth_accounts = broken } });

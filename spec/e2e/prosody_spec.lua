@@ -275,6 +275,17 @@ describe("Prosody with the token plugins #e2e", function()
 			end);
 		end
 
+		it("logs each malformed message once with its reason, from Prosody's authentication-failure", function()
+			local log = logged_during(function()
+				assert_refused(server:login({ jid = "alice@" .. HOST, mech = "X-TOKEN", raw_sasl_hex = "" }), "malformed-request");
+				assert_refused(server:login({ jid = "alice@" .. HOST, mech = "X-TOKEN", password = mint("alice"),
+					authzid = "bob@a.test" }), "invalid-authzid");
+			end);
+			local _, malformed = log:gsub("Token refused for %(unknown%)@a%.test via X%-TOKEN: malformed_request", "");
+			local _, authzid = log:gsub("Token refused for alice@a%.test via X%-TOKEN: invalid_authzid", "");
+			assert.same({ 1, 1 }, { malformed, authzid });
+		end);
+
 		local plain_cases = {
 			{ "an empty message", { raw_sasl_hex = "" } };
 			{ "a NUL byte in the password", { token_hex = "31320033" } };
