@@ -441,8 +441,8 @@ describe("mod_auth_token #plugins", function()
 			local name, usermanager, closes = case[1], case[2], case[3];
 			it(name, function()
 				local closed = {};
-				local function session(name)
-					return { close = function(_, reason) closed[#closed + 1] = { name, reason }; end };
+				local function session(jid)
+					return { close = function(_, reason) closed[#closed + 1] = { jid, reason }; end };
 				end
 				local saved_um, saved_prosody = package.loaded["core.usermanager"], rawget(_G, "prosody");
 				package.loaded["core.usermanager"] = usermanager;
