@@ -6,7 +6,7 @@
 LUA_VERSIONS := lua54 lua51 luajit
 CARGO ?= cargo
 
-.PHONY: all setup build test test-quick demo bench fuzz lint clean $(addprefix build-,$(LUA_VERSIONS))
+.PHONY: all setup build test test-quick demo bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
 
 all: build
 
@@ -30,6 +30,11 @@ demo: setup build-lua54
 bench: setup build-lua54 build-luajit
 	@scripts/bench
 
+# Artifacts that install with no Rust toolchain: a binary rock for Lua 5.4
+# and a Debian 12 package, in dist/ (scripts/dist).
+dist: setup build-lua54
+	@scripts/dist
+
 fuzz: setup
 	@scripts/fuzz $(FUZZ_SECONDS)
 
@@ -39,4 +44,4 @@ lint:
 	$(CARGO) clippy --all-targets --features lua54 --target-dir target/lua54 -- -D warnings
 
 clean:
-	rm -rf target build
+	rm -rf target build dist

@@ -19,15 +19,50 @@
 -- Accounts can be disabled (Prosody 13's account API: get_account_info,
 -- is_enabled, enable, disable); the disabled set lives in Prosody's storage.
 
-local ok_native, token_auth = pcall(require, "token_auth");
-if not ok_native then
+-- The native module from package.cpath or, failing that, from the LuaRocks
+-- tree this file was installed into: `prosodyctl install` (Prosody 13) puts
+-- the plugins in <tree>/share/lua/5.4/ and token_auth.so in <tree>/lib/lua/5.4/,
+-- which Prosody 13.0.1 leaves off package.cpath. Last, beside this file.
+local function load_native()
+	local ok, native = pcall(require, "token_auth");
+	if ok then
+		return native;
+	end
+	local dir = type(module.path) == "string" and module.path:match("^(.*)/[^/]*$");
+	local candidates = {};
+	if dir then
+		local tree, lua_version = dir:match("^(.*)/share/lua/(%d+%.%d+)$");
+		if tree then
+			candidates[1] = tree .. "/lib/lua/" .. lua_version .. "/token_auth.so";
+		end
+		candidates[#candidates + 1] = dir .. "/token_auth.so";
+	end
+	for _, path in ipairs(candidates) do
+		local file = io.open(path, "rb");
+		if file then
+			file:close();
+			local open, err = package.loadlib(path, "luaopen_token_auth");
+			if not open then
+				return nil, err;
+			end
+			native = open("token_auth");
+			package.loaded.token_auth = native; -- later loads (other hosts) reuse it
+			module:log("debug", "Loaded the native module token_auth from %s", path);
+			return native;
+		end
+	end
+	return nil, native;
+end
+
+local token_auth, native_error = load_native();
+if not token_auth then
 	local lua_version = _VERSION:match("%d+%.%d+") or "5.4";
 	error(("mod_auth_token: cannot load the native module token_auth (%s). "
 		.. "Install it for Lua %s with `luarocks --lua-version %s make` in the prosody-token-auth source tree "
 		.. "(it installs token_auth.so into /usr/local/lib/lua/%s/), or put the directory holding "
 		.. "token_auth.so on Prosody's package.cpath (LUA_CPATH=\"/path/to/?.so;;\"). "
 		.. "Current package.cpath: %s"):format(
-			tostring(token_auth):match("^[^\n]*"), lua_version, lua_version, lua_version, package.cpath), 0);
+			tostring(native_error):match("^[^\n]*"), lua_version, lua_version, lua_version, package.cpath), 0);
 end
 
 local new_sasl = require "util.sasl".new;
