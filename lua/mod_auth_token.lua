@@ -14,7 +14,10 @@
 --   token_otp_algorithm    "SHA1" (default), "SHA256" or "SHA512"
 --   token_replay_capacity  tokens remembered against replay (default 100000)
 --   token_allow_plain      also offer PLAIN with the token as password (default true)
+--   token_allow_fast       let mod_sasl2_fast give FAST tokens to token logins (default false)
 -- Users do not exist anywhere: user_exists() is always true, users() is empty.
+-- Accounts can be disabled (Prosody 13's account API: get_account_info,
+-- is_enabled, enable, disable); the disabled set lives in Prosody's storage.
 
 -- The native module from package.cpath or, failing that, from the LuaRocks
 -- tree this file was installed into: `prosodyctl install` (Prosody 13) puts
@@ -63,6 +66,8 @@ if not token_auth then
 end
 
 local new_sasl = require "util.sasl".new;
+-- The one clock: the time every token is checked at (the specs replace it).
+local now = require "util.time".now;
 local pcall, type, tostring, ipairs = pcall, type, tostring, ipairs;
 
 local host = module.host;
@@ -82,6 +87,10 @@ end
 local allow_plain = module:get_option("token_allow_plain", true);
 if type(allow_plain) ~= "boolean" then
 	config_error("token_allow_plain", "must be true or false");
+end
+local allow_fast = module:get_option("token_allow_fast", false);
+if type(allow_fast) ~= "boolean" then
+	config_error("token_allow_fast", "must be true or false");
 end
 
 -- One verifier, and so one replay cache, per host.
@@ -113,6 +122,13 @@ local allow_unencrypted_plain_auth = module:get_option_boolean("allow_unencrypte
 local insecure_mechanisms = module:get_option_set("insecure_sasl_mechanisms",
 	allow_unencrypted_plain_auth and {} or { "PLAIN", "LOGIN" });
 local x_token_needs_encryption = insecure_mechanisms:contains("X-TOKEN") or insecure_mechanisms:contains("PLAIN");
+-- mod_sasl2 hides insecure mechanisms but does not refuse one a client sends
+-- anyway: what must not run unencrypted stays out of the profile.
+local plain_needs_encryption = insecure_mechanisms:contains("PLAIN");
+
+-- Disabled accounts: username -> { disabled = true?, updated = time, meta = ... },
+-- in whatever storage the host is configured with.
+local accounts = module:open_store("token_auth_accounts");
 
 local reason_texts = token_auth.reasons;
 
@@ -152,15 +168,35 @@ local function refused(username, via, reason)
 	count(reason);
 end
 
+-- Is the account disabled? true, false, or nil and an error (storage failed).
+local function is_disabled(username)
+	local record, err = accounts:get(username);
+	if record == nil and err then
+		return nil, err;
+	end
+	return record ~= nil and record.disabled == true;
+end
+
+-- A disabled account's tokens are refused only once they verify: nobody
+-- without a valid token learns that the account is disabled.
 local function check_token(username, token, via)
 	if type(username) ~= "string" or type(token) ~= "string" then
 		refused(username, via, "malformed");
 		return nil, "malformed";
 	end
-	local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token);
+	local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token, now());
 	if not ran then
 		module:log("error", "Token check for %s@%s raised an error: %s", printable(username), host, tostring(ok));
 		ok, reason = nil, "internal_error";
+	end
+	if ok then
+		local disabled, err = is_disabled(username);
+		if disabled == nil then
+			module:log("error", "Cannot read the account state of %s@%s: %s", printable(username), host, tostring(err));
+			ok, reason = nil, "internal_error";
+		elseif disabled then
+			ok, reason = nil, "account_disabled";
+		end
 	end
 	if ok then
 		module:log("debug", "Token accepted for %s@%s via %s", username, host, via);
@@ -198,33 +234,138 @@ function provider.delete_user(username) -- luacheck: ignore 212
 	return nil, "not supported";
 end
 
--- X-TOKEN (mod_sasl_token): ok, state, reason.
+-- Prosody 13's account API (core/usermanager.lua). Every user exists, so
+-- every user has account info; password_updated is when the account was last
+-- disabled or enabled, which mod_sasl2_fast takes as "FAST tokens issued
+-- before this are void".
+function provider.get_account_info(username)
+	local record, err = accounts:get(username);
+	if record == nil and err then
+		return nil, err;
+	end
+	record = record or {};
+	return { password_updated = record.updated; enabled = not record.disabled };
+end
+
+function provider.is_enabled(username)
+	local disabled, err = is_disabled(username);
+	if disabled == nil then
+		return nil, err;
+	end
+	return not disabled;
+end
+
+-- Prosody 13's usermanager fires user-disabled after disable(), and mod_c2s
+-- closes the user's sessions; 0.12's has no disable_user: close them here.
+local function close_sessions(username)
+	local usermanager = package.loaded["core.usermanager"];
+	if not usermanager or usermanager.disable_user then
+		return;
+	end
+	local host_session = prosody.hosts[host];
+	local user = host_session and host_session.sessions[username];
+	for _, session in pairs(user and user.sessions or {}) do
+		session:close({ condition = "not-authorized", text = "Account disabled" });
+	end
+end
+
+function provider.disable(username, meta)
+	local ok, err = accounts:set(username, { disabled = true; updated = now(); meta = meta });
+	if not ok then
+		return nil, err;
+	end
+	module:log("info", "Account disabled: %s@%s", printable(username), host);
+	close_sessions(username);
+	return true;
+end
+
+function provider.enable(username)
+	local ok, err = accounts:set(username, { updated = now() });
+	if not ok then
+		return nil, err;
+	end
+	module:log("info", "Account enabled: %s@%s", printable(username), host);
+	return true;
+end
+
+-- token_auth reason -> SASL condition (RFC 6120 section 6.5); the others are
+-- not-authorized. account_disabled is the profile's state false.
+local sasl_conditions = {
+	malformed = "malformed-request";
+	nonce_length = "malformed-request";
+	bad_encoding = "malformed-request";
+	replay_cache_full = "temporary-auth-failure";
+	internal_error = "temporary-auth-failure";
+};
+
+-- X-TOKEN (mod_sasl_token): ok, state, condition.
 local function sasl_token(sasl, username, token, realm) -- luacheck: ignore 212/sasl 212/realm
 	local ok, reason = check_token(username, token, "X-TOKEN");
-	return ok == true, true, reason;
+	if ok then
+		return true, true;
+	end
+	return false, reason ~= "account_disabled", sasl_conditions[reason];
 end
 
--- Failures mod_sasl_token found before the token reached us.
-local function sasl_token_failure(sasl, username, reason) -- luacheck: ignore 212/sasl
-	refused(username, "X-TOKEN", reason);
-end
-
--- PLAIN: Prosody's own mechanism, the token as password.
+-- PLAIN: Prosody's own mechanism, the token as password: ok, state.
 local function sasl_plain_test(sasl, username, password, realm) -- luacheck: ignore 212/sasl 212/realm
-	return check_token(username, password, "PLAIN") == true, true;
+	local ok, reason = check_token(username, password, "PLAIN");
+	return ok == true, reason ~= "account_disabled";
 end
 
 function provider.get_sasl_handler(session)
 	-- A new profile each time: util.sasl caches the mechanism list in it.
 	local profile = {};
-	if not x_token_needs_encryption or (session and session.secure) then
+	local secure = session and session.secure;
+	if not x_token_needs_encryption or secure then
 		profile.token = sasl_token;
-		profile.token_failure = sasl_token_failure;
 	end
-	if allow_plain then
+	if allow_plain and (not plain_needs_encryption or secure) then
 		profile.plain_test = sasl_plain_test;
 	end
 	return new_sasl(host, profile);
 end
 
 module:provides("auth", provider);
+
+-- What mod_sasl_token refused before the token reached us, it left on the
+-- handler: log and count it with the rest. (mod_saslauth and mod_sasl2 fire
+-- this before they replace the handler.)
+module:hook("authentication-failure", function(event)
+	local handler = event.session and event.session.sasl_handler;
+	local reason = handler and handler.token_failure;
+	if reason then
+		refused(handler.username, handler.selected or "X-TOKEN", reason);
+	end
+end);
+
+-- FAST (mod_sasl2_fast) would turn a one-time token into a reusable 21-day
+-- credential that never reaches us. Unless token_allow_fast is set, FAST is
+-- not offered (and so refused: "FAST is not available on this stream") and
+-- token requests are dropped before mod_sasl2_fast (75) answers them.
+local xmlns_fast = "urn:xmpp:fast:0";
+if allow_fast then
+	module:hook("authentication-success", function(event)
+		local handler = event.session and event.session.sasl_handler;
+		if handler and handler.fast then
+			module:log("info", "FAST token login for %s@%s", printable(handler.username), host);
+			count("fast");
+		end
+	end);
+else
+	module:hook("advertise-sasl-features", function(event)
+		event.origin.fast_sasl_handler = nil;
+		event.features:maptags(function(tag)
+			if tag.name == "fast" and tag.attr.xmlns == xmlns_fast then
+				return nil;
+			end
+			return tag;
+		end);
+	end, -10);
+	module:hook("sasl2/c2s/success", function(event)
+		if event.session.fast_token_request then
+			module:log("debug", "Dropped a FAST token request (token_allow_fast is false)");
+			event.session.fast_token_request = nil;
+		end
+	end, 100);
+end

@@ -1,56 +1,44 @@
 -- mod_sasl_token: the X-TOKEN SASL mechanism, a drop-in for the community module.
 --
+-- Shaped like Prosody's util/sasl/plain.lua: parse the message, validate it,
+-- ask the SASL profile, return "success" or "failure", condition, text.
+--
 -- Message (like PLAIN, RFC 4616): authzid NUL authcid NUL token, exactly three
 -- fields. authcid and token are SASLprepped and authcid nodeprepped as Prosody
 -- does for PLAIN; authzid must be empty, the authcid, or the authcid's bare JID.
--- The token is checked by the auth provider's SASL profile:
 --
---   profile.token(sasl, username, token, realm) -> ok, state [, reason]
---       (mod_auth_token; reason is a token_auth reason code)
---   profile.token_failure(sasl, username, reason)   (optional)
---       told about failures found here, before the provider saw the token,
---       so that it can log and count them with the rest
+-- Profile (mod_auth_token provides it):
 --
--- Every outcome is a "success" or a "failure" with a SASL condition: no Lua
--- error escapes to Prosody, so mod_saslauth and rate limiters see every attempt.
--- The mechanism itself is not offered on unencrypted connections unless PLAIN
--- would be; mod_auth_token decides that when it builds the profile.
+--   token = function(sasl, username, token, realm)
+--       return true or false, state [, condition]
+--   end
+--
+-- state false means the account is disabled (account-disabled), nil that the
+-- token was refused; condition (a SASL condition, default not-authorized)
+-- says how. The provider logs and counts what it refuses. What this mechanism
+-- refuses before the token reaches the provider it leaves as a short reason on
+-- the handler (sasl.token_failure), for whoever handles Prosody's
+-- authentication-failure event (mod_auth_token logs and counts it there):
+--   malformed_request  the message is not authzid NUL authcid NUL token
+--   invalid_username   the authcid is empty or fails SASLprep or nodeprep
+--   malformed          the token is empty or fails SASLprep
+--   invalid_authzid    the authzid is neither empty, the authcid nor its bare JID
+--   internal_error     the profile raised an error
+--
+-- No Lua error escapes to Prosody, so mod_saslauth, mod_sasl2 and rate
+-- limiters see every attempt as a SASL failure.
 
 local s_match = string.match;
-local pcall, type = pcall, type;
-local sasl = require "util.sasl";
+local pcall = pcall;
+local registerMechanism = require "util.sasl".registerMechanism;
 local encodings = require "util.encodings";
 local saslprep = encodings.stringprep.saslprep;
 local nodeprep = encodings.stringprep.nodeprep;
 local jid_prep = require "util.jid".prep;
 local log = require "util.logger".init("sasl_token");
 
--- Reason codes found here, before the provider sees the token:
---   malformed_request  the message is not authzid NUL authcid NUL token
---   invalid_username   the authcid is empty or fails SASLprep or nodeprep
---   malformed          the token is empty or fails SASLprep (token_auth's code
---                      for a token that is not <digits> <base64>)
---   invalid_authzid    the authzid is neither empty, the authcid nor its bare JID
---   account_disabled   the provider answered with state false
---   internal_error     the provider raised an error
--- The other codes are token_auth's, passed on by mod_auth_token.
-
--- Reason code -> SASL condition (RFC 6120 section 6.5).
-local conditions = {
-	malformed_request = "malformed-request";
-	invalid_username = "malformed-request";
-	malformed = "malformed-request";
-	nonce_length = "malformed-request";
-	bad_encoding = "malformed-request";
-	invalid_authzid = "invalid-authzid";
-	invalid_jid = "not-authorized";
-	bad_signature = "not-authorized";
-	otp_mismatch = "not-authorized";
-	replayed = "not-authorized";
-	account_disabled = "account-disabled";
-	replay_cache_full = "temporary-auth-failure";
-	internal_error = "temporary-auth-failure";
-};
+local _ENV = nil; -- luacheck: ignore 211
+-- luacheck: std none
 
 -- What the client reads: the condition, never why a signature failed.
 local texts = {
@@ -61,23 +49,9 @@ local texts = {
 	["temporary-auth-failure"] = "Token authentication is temporarily unavailable, try again later";
 };
 
-local function condition_for(reason)
-	return conditions[reason] or "not-authorized";
-end
-
-local function fail(self, username, reason, told)
-	if not told then
-		local report = self.profile.token_failure;
-		if report then
-			local ok, err = pcall(report, self, username, reason);
-			if not ok then
-				log("error", "X-TOKEN failure report raised an error: %s", err);
-			end
-		else
-			log("debug", "X-TOKEN failed for %s: %s", username or "?", reason);
-		end
-	end
-	local condition = condition_for(reason);
+-- A refusal found here: the reason stays on the handler for the log.
+local function refuse(self, reason, condition)
+	self.token_failure = reason;
 	return "failure", condition, texts[condition];
 end
 
@@ -90,12 +64,13 @@ local function authzid_is_allowed(authzid, username, realm)
 end
 
 local function x_token(self, message)
-	if type(message) ~= "string" then
-		return fail(self, nil, "malformed_request");
+	self.token_failure = nil;
+	if not message then
+		return refuse(self, "malformed_request", "malformed-request");
 	end
 	local authzid, authcid, token = s_match(message, "^([^%z]*)%z([^%z]*)%z([^%z]*)$");
 	if not authzid then
-		return fail(self, nil, "malformed_request");
+		return refuse(self, "malformed_request", "malformed-request");
 	end
 
 	local username = saslprep(authcid);
@@ -106,38 +81,31 @@ local function x_token(self, message)
 		end
 	end
 	if not username or username == "" then
-		return fail(self, nil, "invalid_username");
+		return refuse(self, "invalid_username", "malformed-request");
 	end
+	self.username = username;
 
 	token = saslprep(token);
 	if not token or token == "" then
-		return fail(self, username, "malformed");
+		return refuse(self, "malformed", "malformed-request");
 	end
 
 	if not authzid_is_allowed(authzid, username, self.realm) then
-		return fail(self, username, "invalid_authzid");
+		return refuse(self, "invalid_authzid", "invalid-authzid");
 	end
 
-	local check = self.profile.token;
-	if type(check) ~= "function" then
-		return fail(self, username, "internal_error");
-	end
-	self.username = username;
-	local called, ok, state, reason = pcall(check, self, username, token, self.realm);
+	local called, ok, state, condition = pcall(self.profile.token, self, username, token, self.realm);
 	if not called then
 		log("error", "X-TOKEN: the auth provider raised an error: %s", ok);
-		return fail(self, username, "internal_error");
+		return refuse(self, "internal_error", "temporary-auth-failure");
 	end
 	if state == false then
-		return fail(self, username, "account_disabled");
+		return "failure", "account-disabled", texts["account-disabled"];
 	elseif state == nil or not ok then
-		-- The provider logged and counted its own refusal when it gave a reason.
-		return fail(self, username, reason or "refused", reason ~= nil);
+		condition = condition or "not-authorized";
+		return "failure", condition, texts[condition];
 	end
 	return "success";
 end
 
-sasl.registerMechanism("X-TOKEN", { "token" }, x_token);
-
-module:log("debug", "X-TOKEN SASL mechanism registered");
-
+registerMechanism("X-TOKEN", { "token" }, x_token);

@@ -1,7 +1,7 @@
 -- The auth provider (lua/mod_auth_token.lua) in a fake `module`, over the real
 -- native token_auth and Prosody's real util.sasl. Runs under Prosody's Lua (lua5.4).
 
-describe("mod_auth_token", function()
+describe("mod_auth_token #plugins", function()
 	local fake_module = require "spec.support.fake_module";
 	local available, why = fake_module.prosody_available();
 	if not available then
@@ -54,17 +54,25 @@ describe("mod_auth_token", function()
 		return token_auth.generate_token(username, host, c);
 	end
 
-	-- Runs f with a clock that does not cross an OTP step while f runs, so
-	-- that "one step ago" means the same to the minting and the checking side.
-	local function within_one_step(period, f)
-		for _ = 1, 3 do
-			local before = math.floor(os.time() / period);
-			local result = { f(os.time()) };
-			if math.floor(os.time() / period) == before then
-				return table.unpack(result);
-			end
+	-- The plugin's clock, pinned: the middle of an OTP step, so that "one
+	-- step ago" means the same to the minting and the checking side.
+	local NOW = 1767225615;
+	local function pinned_clock()
+		return NOW;
+	end
+
+	-- Hands the handler's failure to the module's authentication-failure
+	-- hooks, as mod_saslauth and mod_sasl2 do before replacing the handler.
+	local function sasl_attempt(m, provider, mechanism, message, session)
+		session = session or { secure = true };
+		local handler = provider.get_sasl_handler(session);
+		assert.is_true(handler:select(mechanism), mechanism .. " not offered");
+		session.sasl_handler = handler;
+		local status, condition = handler:process(message);
+		if status == "failure" then
+			fake_module.fire(m, "authentication-failure", { session = session, condition = condition });
 		end
-		error("the clock kept crossing step boundaries");
+		return status, condition;
 	end
 
 	describe("when it loads", function()
@@ -122,6 +130,8 @@ describe("mod_auth_token", function()
 			{ "token_otp_algorithm", 256 };
 			{ "token_replay_capacity", 0 };
 			{ "token_allow_plain", "yes" };
+			{ "token_allow_fast", "yes" };
+			{ "token_allow_fast", 1 };
 			{ "token_secret", {} };
 			{ "token_secret", 42 };
 		};
@@ -172,20 +182,17 @@ describe("mod_auth_token", function()
 			assert.same({ true }, { provider.test_password("42", token) });
 		end);
 
-		it("accepts the previous step and refuses two steps back", function()
-			local _, provider = load();
-			within_one_step(30, function(now)
-				assert.same({ true }, { provider.test_password("alice", mint("alice", { time = now - 30 })) });
-				assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = now - 60 })) });
-			end);
+		it("accepts the previous step and refuses two steps back, at the time of its clock", function()
+			local _, provider = load(nil, { now = pinned_clock });
+			assert.same({ true }, { provider.test_password("alice", mint("alice", { time = NOW - 30 })) });
+			assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = NOW - 60 })) });
+			assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = NOW + 60 })) });
 		end);
 
 		it("honours token_otp_window", function()
-			local _, provider = load({ token_otp_window = 0 });
-			within_one_step(30, function(now)
-				assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = now - 30 })) });
-				assert.same({ true }, { provider.test_password("alice", mint("alice", { time = now })) });
-			end);
+			local _, provider = load({ token_otp_window = 0 }, { now = pinned_clock });
+			assert.same({ nil, "otp_mismatch" }, { provider.test_password("alice", mint("alice", { time = NOW - 30 })) });
+			assert.same({ true }, { provider.test_password("alice", mint("alice", { time = NOW })) });
 		end);
 
 		it("honours the OTP and nonce options", function()
@@ -206,7 +213,7 @@ describe("mod_auth_token", function()
 			assert.same({ nil, "replayed" }, { provider.test_password("alice", new) });
 		end);
 
-		it("keeps one replay cache per host", function()
+		it("starts a new replay cache when the module is reloaded (one verifier per load)", function()
 			local _, first = load();
 			local _, second = load();
 			local token = mint("alice");
@@ -243,9 +250,7 @@ describe("mod_auth_token", function()
 			provider.test_password("alice", token);
 			provider.test_password("alice", token);
 			provider.test_password("bob", token);
-			local handler = provider.get_sasl_handler({ secure = true });
-			handler:select("X-TOKEN");
-			handler:process("\0alice\0" .. token .. "\0trailing");
+			sasl_attempt(m, provider, "X-TOKEN", "\0alice\0" .. token .. "\0trailing");
 			assert.is_true(#m.logs >= 4);
 			local otp_and_nonce = token:match("^%d+");
 			for _, entry in ipairs(m.logs) do
@@ -289,17 +294,25 @@ describe("mod_auth_token", function()
 			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
 		end);
 
-		it("counts the X-TOKEN message failures found by mod_sasl_token", function()
+		it("counts the X-TOKEN message failures found by mod_sasl_token, from authentication-failure", function()
 			local m, provider = load();
 			for _ = 1, 2 do
-				local handler = provider.get_sasl_handler({ secure = true });
-				handler:select("X-TOKEN");
-				local status, condition = handler:process("garbage");
-				assert.same({ "failure", "malformed-request" }, { status, condition });
+				assert.same({ "failure", "malformed-request" }, { sasl_attempt(m, provider, "X-TOKEN", "garbage") });
 			end
+			assert.same({ "failure", "invalid-authzid" },
+				{ sasl_attempt(m, provider, "X-TOKEN", "bob\0alice\0" .. mint("alice")) });
 			assert.equal(2, m.counts["results/malformed_request"]);
+			assert.equal(1, m.counts["results/invalid_authzid"]);
 			assert.same({ "Token refused for (unknown)@example.com via X-TOKEN: malformed_request",
-				"Token refused for (unknown)@example.com via X-TOKEN: malformed_request" }, fake_module.messages(m, "info"));
+				"Token refused for (unknown)@example.com via X-TOKEN: malformed_request",
+				"Token refused for alice@example.com via X-TOKEN: invalid_authzid" }, fake_module.messages(m, "info"));
+		end);
+
+		it("counts a refusal the provider made once, not again from authentication-failure", function()
+			local m, provider = load();
+			assert.same({ "failure", "not-authorized" }, { sasl_attempt(m, provider, "X-TOKEN", "\0bob\0" .. mint("alice")) });
+			assert.same({ ["results/bad_signature"] = 1 }, m.counts);
+			assert.equal(1, #fake_module.messages(m, "info"));
 		end);
 	end);
 
@@ -333,9 +346,11 @@ describe("mod_auth_token", function()
 			assert.same({ "PLAIN", "X-TOKEN" }, mechanisms(provider, { secure = true }));
 		end);
 
-		it("withholds X-TOKEN on an unencrypted connection, as Prosody does PLAIN", function()
+		it("leaves X-TOKEN and PLAIN out of the profile on an unencrypted connection", function()
+			-- mod_saslauth refuses an insecure PLAIN, mod_sasl2 only hides it.
 			local _, provider = load();
-			assert.same({ "PLAIN" }, mechanisms(provider, { secure = false })); -- mod_saslauth hides PLAIN
+			assert.same({}, mechanisms(provider, { secure = false }));
+			assert.same({}, mechanisms(provider, nil));
 		end);
 
 		it("offers X-TOKEN unencrypted when allow_unencrypted_plain_auth is set", function()
@@ -348,6 +363,8 @@ describe("mod_auth_token", function()
 			assert.same({ "PLAIN", "X-TOKEN" }, mechanisms(open, {}));
 			local _, strict = load({ allow_unencrypted_plain_auth = true, insecure_sasl_mechanisms = { "X-TOKEN" } });
 			assert.same({ "PLAIN" }, mechanisms(strict, {}));
+			local _, no_plain = load({ insecure_sasl_mechanisms = { "PLAIN" } });
+			assert.same({}, mechanisms(no_plain, {}));
 		end);
 
 		it("leaves PLAIN out when token_allow_plain is false", function()
@@ -384,6 +401,157 @@ describe("mod_auth_token", function()
 			assert.same({ "failure", "not-authorized" }, x_token("bob", mint("alice")));
 			assert.same({ "failure", "malformed-request" }, x_token("alice", "1234 abc"));
 			assert.same({ "failure", "malformed-request" }, x_token("alice", "\217\160" .. mint("alice"):sub(2)));
+		end);
+	end);
+	describe("the account API", function()
+		it("says every user is enabled until disabled, with no password change", function()
+			local _, provider = load();
+			assert.same({ enabled = true }, provider.get_account_info("alice"));
+			assert.is_true(provider.is_enabled("alice"));
+		end);
+
+		it("disables and enables an account, stamping password_updated with its clock", function()
+			local t = NOW;
+			local _, provider = load(nil, { now = function() return t; end });
+			assert.is_true(provider.disable("alice"));
+			assert.same({ enabled = false, password_updated = NOW }, provider.get_account_info("alice"));
+			assert.is_false(provider.is_enabled("alice"));
+			assert.is_true(provider.is_enabled("bob"));
+			t = NOW + 5;
+			assert.is_true(provider.enable("alice"));
+			assert.same({ enabled = true, password_updated = NOW + 5 }, provider.get_account_info("alice"));
+		end);
+
+		it("keeps the disabled set in the module's store, so a reload keeps it", function()
+			local stores = {};
+			local _, provider = load(nil, { stores = stores });
+			provider.disable("alice", { reason = "spam" });
+			assert.is_true(stores.token_auth_accounts.data.alice.disabled);
+			local _, reloaded = load(nil, { stores = stores });
+			assert.is_false(reloaded.is_enabled("alice"));
+			assert.same({ nil, "account_disabled" }, { reloaded.test_password("alice", mint("alice")) });
+		end);
+
+		-- Prosody 13's usermanager fires user-disabled after disable() and
+		-- mod_c2s closes the sessions; 0.12's has no disable_user.
+		for _, case in ipairs({
+			{ "closes the user's live sessions itself on Prosody 0.12", {}, 1 };
+			{ "leaves closing the sessions to Prosody 13 (user-disabled, mod_c2s)", { disable_user = function() end }, 0 };
+		}) do
+			local name, usermanager, closes = case[1], case[2], case[3];
+			it(name, function()
+				local closed = {};
+				local function session(jid)
+					return { close = function(_, reason) closed[#closed + 1] = { jid, reason }; end };
+				end
+				local saved_um, saved_prosody = package.loaded["core.usermanager"], rawget(_G, "prosody");
+				package.loaded["core.usermanager"] = usermanager;
+				_G.prosody = { hosts = { [HOST] = { sessions = {
+					alice = { sessions = { phone = session("alice/phone") } };
+					bob = { sessions = { laptop = session("bob/laptop") } };
+				} } } };
+				local ok, err = pcall(function()
+					local _, provider = load();
+					assert.is_true(provider.disable("alice"));
+				end);
+				package.loaded["core.usermanager"], _G.prosody = saved_um, saved_prosody;
+				assert(ok, err);
+				local expected = {};
+				if closes == 1 then
+					expected = { { "alice/phone", { condition = "not-authorized", text = "Account disabled" } } };
+				end
+				assert.same(expected, closed);
+			end);
+		end
+
+		it("answers a storage failure with nil, err, and refuses logins with internal_error", function()
+			local broken = { get = function() return nil, "disk on fire"; end; set = function() return nil, "disk on fire"; end };
+			local m, provider = load(nil, { stores = { token_auth_accounts = broken } });
+			assert.same({ nil, "disk on fire" }, { provider.get_account_info("alice") });
+			assert.same({ nil, "disk on fire" }, { provider.is_enabled("alice") });
+			assert.same({ nil, "disk on fire" }, { provider.disable("alice") });
+			assert.same({ nil, "disk on fire" }, { provider.enable("alice") });
+			assert.same({ nil, "internal_error" }, { provider.test_password("alice", mint("alice")) });
+			assert.equal(1, m.counts["results/internal_error"]);
+		end);
+
+		describe("a disabled account", function()
+			it("is refused account_disabled over test_password, logged and counted as such", function()
+				local m, provider = load();
+				provider.disable("alice");
+				assert.same({ nil, "account_disabled" }, { provider.test_password("alice", mint("alice")) });
+				assert.equal(1, m.counts["results/account_disabled"]);
+				assert.matches("Token refused for alice@example.com via test_password: account_disabled",
+					fake_module.messages(m, "info")[2], 1, true);
+			end);
+
+			for _, mechanism in ipairs({ "X-TOKEN", "PLAIN" }) do
+				it("gets account-disabled over " .. mechanism .. " with a valid token, other users not", function()
+					local m, provider = load();
+					provider.disable("alice");
+					assert.same({ "failure", "account-disabled" },
+						{ sasl_attempt(m, provider, mechanism, "\0alice\0" .. mint("alice")) });
+					assert.same({ "success" }, { sasl_attempt(m, provider, mechanism, "\0bob\0" .. mint("bob")) });
+					assert.same({ ["results/account_disabled"] = 1, ["results/success"] = 1 }, m.counts);
+				end);
+
+				it("gets the token's own reason over " .. mechanism .. " when the token is bad", function()
+					local m, provider = load();
+					provider.disable("alice");
+					assert.same({ "failure", "not-authorized" },
+						{ sasl_attempt(m, provider, mechanism, "\0alice\0" .. mint("bob")) });
+					assert.same({ ["results/bad_signature"] = 1 }, m.counts);
+				end);
+			end
+
+			it("logs in again once enabled", function()
+				local m, provider = load();
+				provider.disable("alice");
+				provider.enable("alice");
+				assert.same({ "success" }, { sasl_attempt(m, provider, "X-TOKEN", "\0alice\0" .. mint("alice")) });
+			end);
+		end);
+	end);
+
+	describe("FAST (mod_sasl2_fast)", function()
+		local st;
+		setup(function()
+			st = require "util.stanza";
+		end);
+
+		local function advertised(m)
+			local features = st.stanza("inline"):tag("fast", { xmlns = "urn:xmpp:fast:0" }):up()
+				:tag("sm", { xmlns = "urn:xmpp:sm:3" }):up();
+			local origin = { fast_sasl_handler = {} };
+			fake_module.fire(m, "advertise-sasl-features", { origin = origin, features = features });
+			local names = {};
+			for _, tag in ipairs(features.tags) do
+				names[#names + 1] = tag.name;
+			end
+			return names, origin.fast_sasl_handler;
+		end
+
+		it("is withheld by default: not advertised, no FAST handler, token requests dropped", function()
+			local m = load();
+			local names, fast_handler = advertised(m);
+			assert.same({ "sm" }, names);
+			assert.is_nil(fast_handler);
+			local session = { fast_token_request = { mechanism = "HT-SHA-256-NONE" } };
+			fake_module.fire(m, "sasl2/c2s/success", { session = session });
+			assert.is_nil(session.fast_token_request);
+		end);
+
+		it("is let through with token_allow_fast = true, and FAST logins are logged and counted", function()
+			local m = load({ token_allow_fast = true });
+			local names, fast_handler = advertised(m);
+			assert.same({ "fast", "sm" }, names);
+			assert.is_table(fast_handler);
+			local session = { fast_token_request = { mechanism = "HT-SHA-256-NONE" } };
+			fake_module.fire(m, "sasl2/c2s/success", { session = session });
+			assert.is_table(session.fast_token_request);
+			fake_module.fire(m, "authentication-success", { session = { sasl_handler = { fast = true, username = "alice" } } });
+			assert.equal(1, m.counts["results/fast"]);
+			assert.same({ "FAST token login for alice@example.com" }, fake_module.messages(m, "info"));
 		end);
 	end);
 end);

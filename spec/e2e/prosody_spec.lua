@@ -1,19 +1,39 @@
--- End to end: Debian's Prosody with lua/mod_auth_token.lua, lua/mod_sasl_token.lua
--- and build/lua54/token_auth.so, a real XMPP client (slixmpp, X-TOKEN registered
--- as a custom mechanism) and tokens minted by pyotp + hmac as the README says.
+-- End to end: a real Prosody (Debian's 0.12, or the 13 that TOKEN_AUTH_PROSODY
+-- names, e.g. /opt/prosody-token-auth/prosody13/bin/prosody) with
+-- lua/mod_auth_token.lua, lua/mod_sasl_token.lua and build/lua54/token_auth.so,
+-- real XMPP clients (slixmpp over legacy SASL, X-TOKEN registered as a custom
+-- mechanism; spec/support/sasl2_client.py over SASL2 with Bind2 and FAST on 13,
+-- with Debian's mod_sasl2, mod_sasl2_bind2 and mod_sasl2_fast) and tokens minted
+-- by pyotp + hmac as the README says. Accounts are disabled and enabled through
+-- `prosodyctl shell` (the admin socket).
 -- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e   (or -t e2e)
 
+local prosody = require "spec.support.prosody";
+local INSTALLED = prosody.installed_version() or "?";
+-- SASL2, FAST and usermanager's account API exist from Prosody 13 on.
+local IS_13 = tonumber(INSTALLED:match("^(%d+)%.") or 0) >= 13;
+local SASL2_MODULES = IS_13 and { "sasl2"; "sasl2_bind2"; "sasl2_fast" } or {};
+local function with(list, more)
+	local all = {};
+	for _, l in ipairs({ list, more }) do
+		for _, v in ipairs(l) do
+			all[#all + 1] = v;
+		end
+	end
+	return all;
+end
+
 describe("Prosody with the token plugins #e2e", function()
-	local prosody = require "spec.support.prosody";
 	local socket = require "socket";
 
 	local SEED = prosody.random_base32();
 	local SECRET = prosody.random_base32();
 	local ROTATED_SECRET = prosody.random_base32();
-	local HOST, OTHER_HOST, NO_PLAIN_HOST = "a.test", "b.test", "noplain.test";
+	local HOST, OTHER_HOST, NO_PLAIN_HOST, FAST_HOST = "a.test", "b.test", "noplain.test", "fast.test";
 
 	local server;
 	local minted = {}; -- every token, to prove none of them reaches the log
+	local fast_tokens = {}; -- and every FAST token Prosody gave
 
 	local function mint(user, opts)
 		opts = opts or {};
@@ -39,6 +59,26 @@ describe("Prosody with the token plugins #e2e", function()
 		return server:login({ jid = user .. "@" .. (host or HOST), mech = mech or "X-TOKEN", password = token });
 	end
 
+	local function sasl2_login(user, token, mech, host, extra)
+		local opts = { jid = user .. "@" .. (host or HOST), mech = mech or "X-TOKEN", password = token };
+		for k, v in pairs(extra or {}) do
+			opts[k] = v;
+		end
+		return server:sasl2_login(opts);
+	end
+
+	-- user:disable / user:enable through `prosodyctl shell` (the admin
+	-- socket); 0.12's shell has no user:disable, so there the admin calls the
+	-- provider as the README shows.
+	local function account(action, user, host)
+		host = host or HOST;
+		local command = IS_13 and ("user:%s(%q)"):format(action, user .. "@" .. host)
+			or (">prosody.hosts[%q].users.%s(%q)"):format(host, action, user);
+		local out, status = server:prosodyctl("shell", command);
+		assert.equal(0, status, out);
+		assert.matches(IS_13 and ("User " .. action .. "d") or "Result: true", out, 1, true);
+	end
+
 	-- What Prosody logged while f ran.
 	local function logged_during(f)
 		local before = #server:log();
@@ -60,13 +100,17 @@ describe("Prosody with the token plugins #e2e", function()
 
 	setup(function()
 		server = assert(prosody.start({
-			hosts = { HOST, OTHER_HOST, NO_PLAIN_HOST },
+			hosts = { HOST, OTHER_HOST, NO_PLAIN_HOST, FAST_HOST },
+			modules = with({ "admin_shell"; "admin_socket" }, SASL2_MODULES),
 			options = {
 				otp_seed = SEED;
 				token_secret = { SECRET, ROTATED_SECRET };
 				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1; PLAIN and X-TOKEN follow this
 			};
-			host_options = { [NO_PLAIN_HOST] = { token_allow_plain = false } };
+			host_options = {
+				[NO_PLAIN_HOST] = { token_allow_plain = false };
+				[FAST_HOST] = { token_allow_fast = true };
+			};
 		}));
 	end);
 
@@ -74,6 +118,10 @@ describe("Prosody with the token plugins #e2e", function()
 		if server then
 			server:stop();
 		end
+	end);
+
+	it("runs the Prosody it was asked for, " .. INSTALLED, function()
+		assert.equal(INSTALLED, server.version);
 	end);
 
 	describe("a valid token", function()
@@ -227,6 +275,17 @@ describe("Prosody with the token plugins #e2e", function()
 			end);
 		end
 
+		it("logs each malformed message once with its reason, from Prosody's authentication-failure", function()
+			local log = logged_during(function()
+				assert_refused(server:login({ jid = "alice@" .. HOST, mech = "X-TOKEN", raw_sasl_hex = "" }), "malformed-request");
+				assert_refused(server:login({ jid = "alice@" .. HOST, mech = "X-TOKEN", password = mint("alice"),
+					authzid = "bob@a.test" }), "invalid-authzid");
+			end);
+			local _, malformed = log:gsub("Token refused for %(unknown%)@a%.test via X%-TOKEN: malformed_request", "");
+			local _, authzid = log:gsub("Token refused for alice@a%.test via X%-TOKEN: invalid_authzid", "");
+			assert.same({ 1, 1 }, { malformed, authzid });
+		end);
+
 		local plain_cases = {
 			{ "an empty message", { raw_sasl_hex = "" } };
 			{ "a NUL byte in the password", { token_hex = "31320033" } };
@@ -256,6 +315,143 @@ describe("Prosody with the token plugins #e2e", function()
 		end);
 	end);
 
+	describe("a disabled account", function()
+		it("is refused with account-disabled over X-TOKEN and PLAIN, logged as account_disabled; others log in", function()
+			account("disable", "dave");
+			local log = logged_during(function()
+				assert_refused(login("dave", mint("dave")), "account-disabled");
+				assert_refused(login("dave", mint("dave"), "PLAIN"), "account-disabled");
+			end);
+			assert.matches("Token refused for dave@a.test via X-TOKEN: account_disabled", log, 1, true);
+			assert.matches("Token refused for dave@a.test via PLAIN: account_disabled", log, 1, true);
+			assert_bound(login("alice", mint("alice")), "alice");
+			assert_bound(login("dave", mint("dave", { host = OTHER_HOST }), "X-TOKEN", OTHER_HOST), "dave", OTHER_HOST);
+			account("enable", "dave");
+			assert_bound(login("dave", mint("dave")), "dave");
+		end);
+
+		it("loses its live session when disabled", function()
+			local session = server:session({ jid = "erin@" .. HOST, mech = "X-TOKEN", password = mint("erin"), hold = 10 });
+			assert_bound(session:login(), "erin");
+			account("disable", "erin");
+			assert.same({ closed = true, condition = "not-authorized", text = "Account disabled" }, session:closed());
+			account("enable", "erin");
+		end);
+
+		it("stays disabled over a restart until user:enable #slow", function()
+			account("disable", "frank");
+			assert_refused(login("frank", mint("frank")), "account-disabled");
+			assert(server:restart());
+			assert.equal(INSTALLED, server.version);
+			assert_refused(login("frank", mint("frank"), "PLAIN"), "account-disabled");
+			account("enable", "frank");
+			assert_bound(login("frank", mint("frank")), "frank");
+		end);
+	end);
+
+	describe("SASL2 with Bind2 (Prosody 13)", function()
+		if not IS_13 then
+			pending("Prosody " .. INSTALLED .. " has no SASL2");
+			return;
+		end
+
+		local function assert_sasl2_bound(answer, user, host)
+			assert_bound(answer, user, host);
+			assert.is_true(answer.bound);
+		end
+
+		it("logs in over X-TOKEN and binds the right JID", function()
+			local log = logged_during(function()
+				assert_sasl2_bound(sasl2_login("alice", mint("alice")), "alice");
+			end);
+			assert.matches("Token accepted for alice@a.test via X-TOKEN", log, 1, true);
+		end);
+
+		it("logs in over PLAIN and binds the right JID", function()
+			assert_sasl2_bound(sasl2_login("bob", mint("bob"), "PLAIN"), "bob");
+		end);
+
+		it("refuses a replay across mechanisms and protocols", function()
+			local token = mint("alice");
+			assert_sasl2_bound(sasl2_login("alice", token), "alice");
+			local log = logged_during(function()
+				assert_refused(sasl2_login("alice", token, "PLAIN"), "not-authorized");
+				assert_refused(login("alice", token), "not-authorized");
+			end);
+			assert.matches("Token refused for alice@a.test via PLAIN: replayed", log, 1, true);
+			assert.matches("Token refused for alice@a.test via X-TOKEN: replayed", log, 1, true);
+			local legacy_first = mint("alice");
+			assert_bound(login("alice", legacy_first, "PLAIN"), "alice");
+			assert_refused(sasl2_login("alice", legacy_first), "not-authorized");
+		end);
+
+		it("logs and counts a malformed X-TOKEN message, from authentication-failure", function()
+			local log = logged_during(function()
+				assert_refused(sasl2_login("alice", "", "X-TOKEN"), "malformed-request");
+			end);
+			assert.matches("Token refused for alice@a.test via X-TOKEN: malformed", log, 1, true);
+		end);
+
+		it("refuses a disabled account with account-disabled over X-TOKEN and PLAIN", function()
+			account("disable", "gina");
+			assert_refused(sasl2_login("gina", mint("gina")), "account-disabled");
+			assert_refused(sasl2_login("gina", mint("gina"), "PLAIN"), "account-disabled");
+			account("enable", "gina");
+			assert_sasl2_bound(sasl2_login("gina", mint("gina")), "gina");
+		end);
+
+		it("closes a live SASL2 session when the account is disabled", function()
+			local session = server:session({ sasl2 = true, jid = "hank@" .. HOST, password = mint("hank"), hold = 10 });
+			assert_sasl2_bound(session:login(), "hank");
+			account("disable", "hank");
+			assert.same({ closed = true, condition = "not-authorized", text = "Account disabled" }, session:closed());
+			account("enable", "hank");
+		end);
+
+		describe("FAST by default (token_allow_fast = false)", function()
+			it("is not offered, and a token request gets no FAST token", function()
+				local log = logged_during(function()
+					local answer = sasl2_login("alice", mint("alice"), "X-TOKEN", HOST, { request_token = "HT-SHA-256-NONE" });
+					assert_sasl2_bound(answer, "alice");
+					assert.same({}, answer.fast_mechanisms);
+					assert.is_nil(answer.fast_token);
+				end);
+				assert.matches("Dropped a FAST token request", log, 1, true);
+			end);
+
+			it("refuses a FAST login", function()
+				local answer = sasl2_login("alice", nil, "HT-SHA-256-NONE", HOST, { fast_token = "secret-token:fast-made-up" });
+				assert_refused(answer, "malformed-request");
+				assert.matches("FAST is not available", answer.text, 1, true);
+			end);
+		end);
+
+		describe("FAST with token_allow_fast = true", function()
+			it("gives a FAST token that logs in, logged and counted, until the account is disabled", function()
+				local first = sasl2_login("ivan", mint("ivan", { host = FAST_HOST }), "X-TOKEN", FAST_HOST,
+					{ request_token = "HT-SHA-256-NONE" });
+				assert_sasl2_bound(first, "ivan", FAST_HOST);
+				assert.same({ "HT-SHA-256-NONE" }, first.fast_mechanisms); -- no TLS, so no channel binding
+				local fast_token = assert(first.fast_token, "no FAST token");
+				fast_tokens[#fast_tokens + 1] = fast_token;
+				local log = logged_during(function()
+					assert_sasl2_bound(sasl2_login("ivan", nil, "HT-SHA-256-NONE", FAST_HOST, { fast_token = fast_token }),
+						"ivan", FAST_HOST);
+				end);
+				assert.matches("FAST token login for ivan@fast.test", log, 1, true);
+				account("disable", "ivan", FAST_HOST);
+				-- Issued before password_updated (the disable): mod_sasl2_fast
+				-- answers credentials-expired and deletes the token.
+				assert_refused(sasl2_login("ivan", nil, "HT-SHA-256-NONE", FAST_HOST, { fast_token = fast_token }),
+					"credentials-expired");
+				account("enable", "ivan", FAST_HOST);
+				assert_refused(sasl2_login("ivan", nil, "HT-SHA-256-NONE", FAST_HOST, { fast_token = fast_token }),
+					"not-authorized");
+				assert_sasl2_bound(sasl2_login("ivan", mint("ivan", { host = FAST_HOST }), "X-TOKEN", FAST_HOST), "ivan", FAST_HOST);
+			end);
+		end);
+	end);
+
 	describe("after all of that", function()
 		it("the server is alive and still logs people in", function()
 			assert.is_true(server:alive());
@@ -279,22 +475,30 @@ describe("Prosody with the token plugins #e2e", function()
 				assert.is_nil(log:find(digits:sub(9), 1, true), "a token's nonce");
 				assert.is_nil(log:find(signature, 1, true), "signature of a token");
 			end
+			for _, token in ipairs(fast_tokens) do
+				assert.is_nil(log:find(token, 1, true), "a FAST token");
+			end
 		end);
 	end);
 end);
 
 describe("Prosody with a bad token configuration #e2e", function()
-	local prosody = require "spec.support.prosody";
 	local server;
 	local BAD_SEED = "THIS-IS-NOT-BASE32-0189";
+	local STRICT_SEED, SECRET = prosody.random_base32(), prosody.random_base32();
 
 	setup(function()
 		server = assert(prosody.start({
-			hosts = { "bad.test", "strict.test" },
-			options = { token_secret = prosody.random_base32() },
+			hosts = { "bad.test", "strict.test", "strict-sasl2.test" },
+			options = { token_secret = SECRET },
 			host_options = {
 				["bad.test"] = { otp_seed = BAD_SEED; allow_unencrypted_plain_auth = true };
-				["strict.test"] = { otp_seed = prosody.random_base32() }; -- Prosody's default: no PLAIN unencrypted
+				["strict.test"] = { otp_seed = STRICT_SEED }; -- Prosody's default: no PLAIN unencrypted
+				-- The same with SASL2 (which offers an empty <authentication/>: slixmpp would wait).
+				["strict-sasl2.test"] = {
+					otp_seed = STRICT_SEED;
+					modules_enabled = with({ "saslauth"; "sasl_token" }, SASL2_MODULES);
+				};
 			};
 		}));
 	end);
@@ -326,12 +530,23 @@ describe("Prosody with a bad token configuration #e2e", function()
 		local answer = server:login({ jid = "alice@strict.test", mech = "X-TOKEN", password = "0" });
 		assert.same({ false, "stream-error" }, { answer.ok, answer.condition });
 		assert.matches("No stream features", answer.text, 1, true);
-		assert.matches("are forbidden on insecure connections", server:log(), 1, true);
+		assert.matches("No available SASL mechanisms", server:log(), 1, true);
+	end);
+
+	it("refuses PLAIN and X-TOKEN sent anyway over SASL2 without TLS", function()
+		if not IS_13 then
+			pending("Prosody " .. INSTALLED .. " has no SASL2");
+			return;
+		end
+		for _, mech in ipairs({ "PLAIN", "X-TOKEN" }) do
+			local token = prosody.mint({ user = "alice", host = "strict-sasl2.test", seed = STRICT_SEED, secret = SECRET });
+			local answer = server:sasl2_login({ jid = "alice@strict-sasl2.test", mech = mech, password = token });
+			assert.same({ false, "invalid-mechanism", {} }, { answer.ok, answer.condition, answer.mechanisms }, mech);
+		end
 	end);
 end);
 
 describe("Prosody without the native module #e2e", function()
-	local prosody = require "spec.support.prosody";
 	local server;
 
 	setup(function()
@@ -353,5 +568,46 @@ describe("Prosody without the native module #e2e", function()
 		assert.matches("mod_auth_token: cannot load the native module token_auth", log, 1, true);
 		assert.matches("luarocks --lua-version 5.4 make", log, 1, true);
 		assert.matches("/usr/local/lib/lua/5.4/", log, 1, true);
+	end);
+end);
+
+describe("Prosody 13 reading token_secret with Credential() #e2e", function()
+	if not IS_13 then
+		pending("Prosody " .. INSTALLED .. " has no Credential()");
+		return;
+	end
+	local shell = require "spec.support.shell";
+	local SEED, SECRET = prosody.random_base32(), prosody.random_base32();
+	local server, credentials;
+
+	setup(function()
+		-- What systemd's LoadCredential= gives the service: a directory named
+		-- by $CREDENTIALS_DIRECTORY, one file per credential, read whole.
+		credentials = shell.temp_dir("token-auth-credentials");
+		shell.write_file(credentials .. "/token_secret", SECRET); -- no trailing newline: it would be part of the key
+		server = assert(prosody.start({
+			hosts = { "a.test" },
+			options = { otp_seed = SEED; allow_unencrypted_plain_auth = true },
+			config_lines = { 'token_secret = Credential("token_secret")' },
+			env = { CREDENTIALS_DIRECTORY = credentials },
+		}));
+	end);
+
+	teardown(function()
+		if server then
+			server:stop();
+		end
+		os.execute("rm -rf " .. shell.quote(credentials));
+	end);
+
+	it("serves the secret from the credentials directory, and tokens signed with it log in", function()
+		assert.matches('token_secret = Credential("token_secret")', shell.read_file(server.config_path), 1, true);
+		local token = prosody.mint({ user = "alice", host = "a.test", seed = SEED, secret = SECRET });
+		local answer = server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = token });
+		assert.is_true(answer.ok, answer.condition);
+		local wrong = prosody.mint({ user = "alice", host = "a.test", seed = SEED, secret = prosody.random_base32() });
+		local refused = server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = wrong });
+		assert.same({ false, "not-authorized" }, { refused.ok, refused.condition });
+		assert.is_nil(server:log():find(SECRET, 1, true));
 	end);
 end);

@@ -24,8 +24,8 @@
 -- helper that outlives it), after checking that they are still ours.
 
 local shell = require "spec.support.shell";
+local xmpp = require "spec.support.xmpp";
 
-local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-slixmpp
 local ERL = "/usr/bin/erl";
 local ERL_LIBS = "/usr/lib/x86_64-linux-gnu"; -- where Debian's ejabberd and its deps live
 
@@ -245,30 +245,13 @@ function server_mt:stop(timeout)
 	return clean;
 end
 
-local function json_decode(text)
-	if not package.path:find("/usr/lib/prosody/?.lua", 1, true) then
-		package.path = "/usr/lib/prosody/?.lua;" .. package.path;
-	end
-	return require "util.json".decode(text);
-end
-
--- opts: jid, password, and optionally mech ("PLAIN"), timeout. Returns the
--- client's JSON answer as a table (with .exit_status), or raises if the
--- client printed no JSON.
+-- opts: jid, password, and optionally mech ("PLAIN"), timeout: one login
+-- through slixmpp (spec/support/xmpp.lua). Returns the client's JSON answer as
+-- a table (with .exit_status), or raises if the client printed no JSON.
 function server_mt:login(opts)
-	local words = { PYTHON, shell_quote(self.repo .. "/spec/support/xmpp_client.py"),
-		"--port", tostring(self.port), "--jid", shell_quote(opts.jid), "--mech", shell_quote(opts.mech or "PLAIN"),
-		"--password", shell_quote(opts.password) };
-	if opts.timeout then
-		words[#words + 1] = "--timeout";
-		words[#words + 1] = tostring(opts.timeout);
-	end
-	local out, status = run(table.concat(words, " ") .. " 2>&1");
-	local line = out:match("({[^\n]*})%s*$");
-	local answer = line and json_decode(line);
-	assert(type(answer) == "table", "xmpp_client.py gave no answer: " .. out);
-	answer.exit_status = status;
-	return answer;
+	return xmpp.login(self.repo, self.port, {
+		jid = opts.jid, mech = opts.mech or "PLAIN", password = opts.password, timeout = opts.timeout,
+	});
 end
 
 return ejabberd;

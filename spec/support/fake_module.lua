@@ -1,28 +1,37 @@
 -- A small stand-in for Prosody's `module` API object, for the plugin specs.
 --
 -- Only `module` is faked: the plugins run against Prosody's real util.sasl,
--- util.encodings, util.jid and util.set (from /usr/lib/prosody, built for
+-- util.encodings, util.jid and util.set (from the libraries of the Prosody that
+-- TOKEN_AUTH_PROSODY names, else Debian's in /usr/lib/prosody, built for
 -- Prosody's Lua 5.4) and the real native token_auth (build/<lua>/token_auth.so).
 --
 --   local fake_module = require "spec.support.fake_module"
 --   fake_module.setup_paths()
 --   local m = fake_module.new("example.com", "auth_token", { otp_seed = ... })
 --   local ok, err = fake_module.load_plugin(m)   -- runs lua/mod_auth_token.lua
---   m.provided.auth, m.logs, m.counts
+--   m.provided.auth, m.logs, m.counts, m.stores
+--   fake_module.fire(m, "authentication-failure", event)   -- runs m's hooks, by priority
+--
+-- The clock: features.now (a function returning Unix seconds) is what the
+-- plugin gets for require("util.time").now, so specs pin the time the plugin
+-- checks tokens at instead of racing the real clock.
 
 local fake_module = {};
 
-local prosody_lib = "/usr/lib/prosody";
-
--- The build directory the Makefile uses for the running interpreter.
 -- Put Prosody's libraries within require's reach (once); spec/helper.lua has
--- already put our native module first on the cpath.
+-- already put our native module first on the cpath. Prosody 13's libraries
+-- require each other as prosody.util.*: its loader.lua maps those names.
 function fake_module.setup_paths()
 	if fake_module.paths_ready then
 		return;
 	end
+	local prosody_lib = require "spec.support.prosody".source_dir() or "/usr/lib/prosody";
+	fake_module.prosody_lib = prosody_lib;
 	package.path = prosody_lib .. "/?.lua;" .. package.path;
 	package.cpath = package.cpath .. ";" .. prosody_lib .. "/?.so";
+	if io.open(prosody_lib .. "/loader.lua") then
+		require "loader";
+	end
 	fake_module.paths_ready = true;
 end
 
@@ -100,7 +109,19 @@ local function add_option_getters(m, options)
 	end
 end
 
--- features: { metric = true|false, measure = true|false } (both on by default)
+-- A keyval store in memory, as module:open_store gives (get/set by user).
+local function new_store()
+	local data = {};
+	return {
+		data = data;
+		get = function(_, user) return data[user]; end;
+		set = function(_, user, value) data[user] = value; return true; end;
+	};
+end
+
+-- features: { metric = true|false, measure = true|false } (both on by default),
+-- now = function() -> seconds (the plugin's clock; default the real one),
+-- stores = { name = store } (shared between loads, as Prosody's storage is).
 function fake_module.new(host, name, options, features)
 	features = features or {};
 	local m = {
@@ -109,8 +130,25 @@ function fake_module.new(host, name, options, features)
 		logs = {};      -- { level = ..., message = ... } in order
 		provided = {};  -- kind -> item
 		counts = {};    -- metric or measure name -> count (metric: "name/label")
+		hooks = {};     -- event name -> { { handler, priority }, ... }
+		stores = features.stores or {}; -- store name -> store
+		now = features.now;
 	};
 	add_option_getters(m, options or {});
+
+	function m:hook(event_name, handler, priority)
+		local list = self.hooks[event_name] or {};
+		self.hooks[event_name] = list;
+		list[#list + 1] = { handler = handler, priority = priority or 0 };
+		table.sort(list, function(a, b) return a.priority > b.priority; end);
+	end
+
+	function m:open_store(store_name)
+		store_name = store_name or self.name;
+		local store = self.stores[store_name] or new_store();
+		self.stores[store_name] = store;
+		return store;
+	end
 
 	function m:log(level, message, ...)
 		self.logs[#self.logs + 1] = { level = level, message = format_log(message, ...) };
@@ -163,12 +201,33 @@ function fake_module.messages(m, level)
 	return out;
 end
 
+-- Runs m's handlers for `event_name`, highest priority first, as Prosody's
+-- util.events does; returns what the first handler that returns something returns.
+function fake_module.fire(m, event_name, event)
+	for _, entry in ipairs(m.hooks[event_name] or {}) do
+		local ret = entry.handler(event);
+		if ret ~= nil then
+			return ret;
+		end
+	end
+end
+
 -- Runs lua/mod_<name>.lua with `m` as its module, as Prosody's loader does
 -- (environment: { module = m } falling back to _G). Returns true, or false and
 -- the error the plugin raised.
 function fake_module.load_plugin(m, plugin_dir)
 	local path = (plugin_dir or "lua") .. "/mod_" .. m.name .. ".lua";
-	local env = setmetatable({ module = m }, { __index = _G });
+	local real_require = require;
+	local env = setmetatable({
+		module = m;
+		-- The plugin's require, serving m.now as util.time's clock.
+		require = function(lib)
+			if lib == "util.time" and m.now then
+				return { now = m.now };
+			end
+			return real_require(lib);
+		end;
+	}, { __index = _G });
 	local chunk, err;
 	if setfenv then -- Lua 5.1 / LuaJIT
 		chunk, err = loadfile(path);

@@ -1,4 +1,5 @@
--- Start and stop a throwaway Prosody for the end-to-end specs and scripts/demo.
+-- Start and stop a throwaway Prosody for the end-to-end specs and scripts/demo,
+-- Debian's 0.12 or the Prosody 13 that scripts/setup unpacks beside it.
 --
 --   local prosody = require "spec.support.prosody"
 --   local server = assert(prosody.start({
@@ -6,23 +7,37 @@
 --       options = { token_secret = "...", ... }, -- global options (Lua values)
 --   }))
 --   server.port, server.pid, server.dir, server.log_path, server:log(), server:alive()
---   server:stop()
+--   server.version                             -- the version that really ran (from its log)
+--   server:stop(), server:restart()            -- restart: same config, port and data
+--   server:prosodyctl("shell", "user:disable('alice@a.test')") -> output, exit status
+--   prosody.executable(spec)                   -- spec.prosody, TOKEN_AUTH_PROSODY, or "prosody"
+--   prosody.source_dir(exe), prosody.installed_version(exe) -- its CFG_SOURCEDIR, its prosody.version
 --   server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = token })
 --       -> { ok = true, jid = "alice@a.test/res" } or { ok = false, condition = ..., text = ... }
+--       (legacy SASL, slixmpp: spec/support/xmpp_client.py)
+--   server:sasl2_login({ jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE", password = token
+--                        [, request_token = "HT-SHA-256-NONE", fast_token = T] })
+--       -> the same, plus bound, mechanisms, fast_mechanisms, fast_token
+--       (SASL2 + Bind2 + FAST on Prosody 13: spec/support/sasl2_client.py)
+--   server:session({ [sasl2 = true,] jid = ..., password = token, hold = seconds })
+--       -> handle; handle:login() -> as above, handle:closed() -> { closed = true, condition = ... }
 --   prosody.mint({ user = "alice", host = "a.test", seed = S, secret = K [, time = T, nonce = N] })
 --       -> token (spec/support/mint.py: pyotp + hmac, the README recipe)
 --
 -- Everything lives in a fresh temp dir: the config, data_path, pidfile and the
 -- log (debug level). c2s listens on a free 127.0.0.1 port; no s2s, no TLS,
--- daemonize = false, run_as_root = true when root. The plugins come from
+-- run_as_root = true when root; started in the foreground with -F (13
+-- deprecates daemonize = false; -F works on 0.12 too). The plugins come from
 -- <repo>/lua (plugin_paths) and the native module from a copy of
 -- <repo>/build/lua54/token_auth.so found through LUA_CPATH of the Prosody
--- process. stop() signals only the PID this module
--- started, after checking that it is still that Prosody.
+-- process; `admin_socket` is in the temp dir for prosodyctl shell. stop()
+-- signals only the PID this module started, after checking that it is still
+-- that Prosody.
 
 local shell = require "spec.support.shell";
+local xmpp = require "spec.support.xmpp";
 
-local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-slixmpp and python3-pyotp
+local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-pyotp
 
 local shell_quote, read_file, run, sleep = shell.quote, shell.read_file, shell.capture, shell.sleep;
 
@@ -75,8 +90,8 @@ local function write_config(server, spec)
 		("pidfile = %s"):format(serialize(server.dir .. "/prosody.pid")),
 		("data_path = %s"):format(serialize(server.dir .. "/data")),
 		("plugin_paths = { %s }"):format(serialize(server.repo .. "/lua")),
-		"daemonize = false",
 		("run_as_root = %s"):format(tostring(is_root())),
+		("admin_socket = %s"):format(serialize(server.dir .. "/prosody.sock")),
 		("log = { { levels = { min = %s }, to = \"file\", filename = %s } }"):format(
 			serialize(spec.log_level or "debug"), serialize(server.log_path)),
 		("c2s_ports = { %d }"):format(server.port),
@@ -94,7 +109,7 @@ local function write_config(server, spec)
 		"c2s_unauthed_stanza_size_limit = 65536",
 	};
 	local options = {
-		modules_enabled = { "saslauth"; "sasl_token" };
+		modules_enabled = { "saslauth"; "sasl_token"; table.unpack(spec.modules or {}) };
 		authentication = "token";
 	};
 	for k, v in pairs(spec.options or {}) do
@@ -102,6 +117,10 @@ local function write_config(server, spec)
 	end
 	for _, k in ipairs(sorted_keys(options)) do
 		lines[#lines + 1] = ("%s = %s"):format(k, serialize(options[k]));
+	end
+	-- Lines written as they are, e.g. token_secret = Credential("token_secret").
+	for _, line in ipairs(spec.config_lines or {}) do
+		lines[#lines + 1] = line;
 	end
 	for _, host in ipairs(spec.hosts or { "localhost" }) do
 		lines[#lines + 1] = ("VirtualHost %s"):format(serialize(host));
@@ -114,7 +133,71 @@ local function write_config(server, spec)
 	f:close();
 end
 
+-- The Prosody to run: spec.prosody, else TOKEN_AUTH_PROSODY (e.g.
+-- /opt/prosody-token-auth/prosody13/bin/prosody), else the one on PATH.
+function prosody.executable(spec)
+	return (spec or {}).prosody or os.getenv("TOKEN_AUTH_PROSODY") or "prosody";
+end
+
+-- The directory of Prosody's own libraries (its CFG_SOURCEDIR) and the
+-- version it would run, read from the executable as Prosody itself does;
+-- nil when they cannot be read.
+function prosody.source_dir(executable)
+	executable = executable or prosody.executable();
+	if not executable:find("/", 1, true) then
+		executable = run("command -v " .. shell_quote(executable)):match("^[^\n]+");
+	end
+	local script = executable and read_file(executable) or "";
+	return script:match("\nCFG_SOURCEDIR%s*=%s*'([^']+)'");
+end
+
+function prosody.installed_version(executable)
+	local dir = prosody.source_dir(executable);
+	local text = dir and read_file(dir .. "/prosody.version");
+	return text and text:match("^%s*(%S+)");
+end
+
+-- Starts Prosody on the server's config and waits until it listens and has
+-- said which version it is. Returns true, or nil and why.
+local function launch(server, timeout)
+	local env = {};
+	for _, name in ipairs(sorted_keys(server.env)) do
+		assert(name:match("^[%a_][%w_]*$"), "bad environment variable name");
+		env[#env + 1] = name .. "=" .. shell_quote(server.env[name]);
+	end
+	local pid = run(("cd %s && %s LUA_CPATH=%s exec %s -F --config %s >>%s 2>&1 </dev/null & echo $!"):format(
+		shell_quote(server.dir), table.concat(env, " "), shell_quote(server.cpath), shell_quote(server.executable),
+		shell_quote(server.config_path), shell_quote(server.console_path)));
+	server.pid = tonumber(pid:match("%d+"));
+	if not server.pid then
+		return nil, "could not start " .. server.executable;
+	end
+	server.stopped = nil;
+	-- Should this process die without stop() (a killed test run), a watchdog
+	-- stops our Prosody (checked by its config path) within a second or two.
+	local owner = (read_file("/proc/self/stat") or ""):match("^(%d+)");
+	if owner then
+		local watchdog = ("while kill -0 %s 2>/dev/null && kill -0 %d 2>/dev/null; do sleep 1; done; "
+			.. "grep -qF %s /proc/%d/cmdline 2>/dev/null && kill -TERM %d && sleep 2 && rm -rf %s"):format(
+			owner, server.pid, shell_quote(server.config_path), server.pid, server.pid, shell_quote(server.dir));
+		os.execute(("sh -c %s >/dev/null 2>&1 </dev/null &"):format(shell_quote(watchdog)));
+	end
+	local listening, why = shell.wait_until_listening(server, "prosody", timeout, 0.05);
+	if not listening then
+		return nil, why;
+	end
+	-- The version that really ran, from the log of this start (every
+	-- Prosody since 0.9 greets with it at info level).
+	local log = server:log();
+	local from = server.log_offset or 0;
+	server.log_offset = #log;
+	server.version = log:sub(from + 1):match("Hello and welcome to Prosody version (%S+)");
+	return true;
+end
+
 -- spec: { hosts = {...}, options = {...}, host_options = { [host] = {...} }, cpath = LUA_CPATH,
+--         modules = { extra modules_enabled }, prosody = executable,
+--         config_lines = { raw global config lines }, env = { NAME = value } for Prosody,
 --         log_level = "debug", timeout = 20, repo = <root> }
 -- Returns the server, or nil and an error (with the log's tail) if Prosody
 -- did not come up; nothing is left running in that case.
@@ -123,13 +206,19 @@ function prosody.start(spec)
 	local repo = spec.repo or prosody.repo_root();
 	local dir = shell.temp_dir("prosody-token-auth");
 	os.execute("mkdir -p " .. shell_quote(dir .. "/data") .. " " .. shell_quote(dir .. "/certs"));
+	local executable = prosody.executable(spec);
 	local server = setmetatable({
 		repo = repo;
 		dir = dir;
+		executable = executable;
+		-- prosodyctl lies beside prosody, in /usr/bin as in our Prosody 13 tree.
+		prosodyctl_path = executable:find("/", 1, true) and executable:gsub("prosody$", "prosodyctl") or "prosodyctl";
 		port = prosody.free_port();
 		config_path = dir .. "/prosody.cfg.lua";
 		log_path = dir .. "/prosody.log";
 		console_path = dir .. "/console.log";
+		timeout = spec.timeout or 20;
+		env = spec.env or {};
 	}, server_mt);
 	write_config(server, spec);
 
@@ -146,28 +235,36 @@ function prosody.start(spec)
 			shell_quote(dir .. "/lib"), shell_quote(so), shell_quote(dir .. "/lib/")));
 		cpath = dir .. "/lib/?.so;;";
 	end
-	local pid = run(("cd %s && LUA_CPATH=%s exec prosody --config %s >%s 2>&1 </dev/null & echo $!"):format(
-		shell_quote(dir), shell_quote(cpath), shell_quote(server.config_path), shell_quote(server.console_path)));
-	server.pid = tonumber(pid:match("%d+"));
-	if not server.pid then
-		return nil, "could not start prosody";
-	end
-	-- Should this process die without stop() (a killed test run), a watchdog
-	-- stops our Prosody (checked by its config path) within a second or two.
-	local owner = (read_file("/proc/self/stat") or ""):match("^(%d+)");
-	if owner then
-		local watchdog = ("while kill -0 %s 2>/dev/null && kill -0 %d 2>/dev/null; do sleep 1; done; "
-			.. "grep -qF %s /proc/%d/cmdline 2>/dev/null && kill -TERM %d && sleep 2 && rm -rf %s"):format(
-			owner, server.pid, shell_quote(server.config_path), server.pid, server.pid, shell_quote(dir));
-		os.execute(("sh -c %s >/dev/null 2>&1 </dev/null &"):format(shell_quote(watchdog)));
-	end
-
-	local listening, why = shell.wait_until_listening(server, "prosody", spec.timeout or 20, 0.05);
-	if not listening then
+	server.cpath = cpath;
+	local started, why = launch(server, server.timeout);
+	if not started then
 		server:stop(); -- kills it if it is still there, and removes the temp dir
 		return nil, why;
 	end
 	return server;
+end
+
+-- Stops Prosody and starts it again on the same config, port and data.
+-- Returns true, or nil and why (the server is then stopped and removed).
+function server_mt:restart()
+	self:halt();
+	local started, why = launch(self, self.timeout);
+	if not started then
+		self:stop();
+		return nil, why;
+	end
+	return true;
+end
+
+-- Runs `prosodyctl --config <ours> ARGS...` (e.g. "shell", "user:disable('a@h')")
+-- as the Prosody that runs; returns its output (stdout and stderr) and exit status.
+function server_mt:prosodyctl(...)
+	local words = { shell_quote(self.prosodyctl_path), "--config", shell_quote(self.config_path) };
+	for _, word in ipairs({ ... }) do
+		words[#words + 1] = shell_quote(word);
+	end
+	return run(("cd %s && LUA_CPATH=%s %s 2>&1 </dev/null"):format(
+		shell_quote(self.dir), shell_quote(self.cpath), table.concat(words, " ")));
 end
 
 -- Is our Prosody (this PID, running our config) still there?
@@ -203,13 +300,13 @@ function server_mt:cleanup()
 	end
 end
 
--- SIGTERM, then SIGKILL after `timeout` seconds; removes the temp dir.
-function server_mt:stop(timeout)
+-- SIGTERM, then SIGKILL after `timeout` seconds; keeps the temp dir.
+function server_mt:halt(timeout)
 	if self.stopped then
 		return;
 	end
 	self.stopped = true;
-	if self:alive() then
+	if self.pid and self:alive() then
 		os.execute("kill -TERM " .. self.pid .. " 2>/dev/null");
 		local deadline = shell.now() + (timeout or 10);
 		while self:alive() and shell.now() < deadline do
@@ -222,14 +319,16 @@ function server_mt:stop(timeout)
 			end
 		end
 	end
-	self:cleanup();
 end
 
-local function json_decode(text)
-	if not package.path:find("/usr/lib/prosody/?.lua", 1, true) then
-		package.path = "/usr/lib/prosody/?.lua;" .. package.path;
+-- halt(), then removes the temp dir.
+function server_mt:stop(timeout)
+	if self.removed then
+		return;
 	end
-	return require "util.json".decode(text);
+	self:halt(timeout);
+	self.removed = true;
+	self:cleanup();
 end
 
 -- Runs a helper script; returns its stdout (one line, no newline) and exit status.
@@ -271,22 +370,20 @@ function prosody.random_base32(repo)
 	return out:match("^[^\n]*");
 end
 
--- opts: jid, mech ("X-TOKEN" or "PLAIN") and one of password, token_hex,
--- raw_sasl_hex; optionally authzid, timeout. Returns the client's JSON answer
--- as a table (with .exit_status), or raises if the client printed no JSON.
+-- Logins through the specs' XMPP clients (spec/support/xmpp.lua says what
+-- opts take): legacy SASL (slixmpp), SASL2 with Bind2 and FAST, and a session
+-- held in the background (its output in our temp dir, so stop() removes it).
 function server_mt:login(opts)
-	local args = { "--port", tostring(self.port), "--jid", opts.jid, "--mech", opts.mech or "X-TOKEN" };
-	optional(args, "--password", opts.password);
-	optional(args, "--token-hex", opts.token_hex);
-	optional(args, "--raw-sasl-hex", opts.raw_sasl_hex);
-	optional(args, "--authzid", opts.authzid);
-	optional(args, "--timeout", opts.timeout);
-	local out, status = run_helper(self.repo .. "/spec/support/xmpp_client.py", args);
-	local line = out:match("({[^\n]*})%s*$");
-	local answer = line and json_decode(line);
-	assert(type(answer) == "table", "xmpp_client.py gave no answer: " .. out);
-	answer.exit_status = status;
-	return answer;
+	return xmpp.login(self.repo, self.port, opts);
+end
+
+function server_mt:sasl2_login(opts)
+	return xmpp.sasl2_login(self.repo, self.port, opts);
+end
+
+function server_mt:session(opts)
+	self.sessions_started = (self.sessions_started or 0) + 1;
+	return xmpp.session(self.repo, self.port, ("%s/session-%d.out"):format(self.dir, self.sessions_started), opts);
 end
 
 function prosody.hex(bytes)

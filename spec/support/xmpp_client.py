@@ -12,7 +12,7 @@ slixmpp's stream and SASL machinery.
     /usr/bin/python3 spec/support/xmpp_client.py --port N --jid user@host \\
         --mech X-TOKEN|PLAIN \\
         (--password TOKEN | --token-hex HEX | --password-file F | --raw-sasl-hex HEX) \\
-        [--authzid A] [--address 127.0.0.1] [--timeout 10]
+        [--authzid A] [--address 127.0.0.1] [--timeout 10] [--hold SECONDS]
 
 Output, exactly one line on stdout:
     {"ok": true, "jid": "<bound full jid>"}
@@ -21,6 +21,9 @@ Exit status: 0 when the server answered (success, or SASL <failure/>, or the
 mechanism was not offered: condition "mechanism-not-offered", with the offered
 "mechanisms"); 1 when no answer came (condition "timeout", "disconnected",
 "stream-error", "connection-failed"), 2 for bad arguments or a client crash.
+With --hold S after a success: a second line when the server closes the
+session or S seconds pass: {"closed": true, "condition": "<stream error>", "text": "..."}
+or {"closed": false}.
 """
 
 import argparse
@@ -70,6 +73,7 @@ def parse_args(argv):
     secret.add_argument("--raw-sasl-hex", help="the whole SASL message as hex bytes")
     p.add_argument("--authzid", default="", help="authorization identity (default empty)")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--hold", type=float, default=0.0, help="after a success, wait this long for the server to close")
     p.add_argument("--debug", action="store_true", help="slixmpp debug log on stderr")
     return p.parse_args(argv)
 
@@ -109,9 +113,14 @@ def main(argv):
 
     loop = asyncio.get_event_loop()
     done = loop.create_future()
+    closed = loop.create_future()  # after a success, with --hold
     def finish(result, status):
         if not done.done():
             done.set_result((result, status))
+        elif result.get("condition") in ("stream-error", "disconnected") and not closed.done():
+            text = result.get("text", "")
+            closed.set_result({"closed": True, "condition": text.split(" ")[0] if text else result["condition"],
+                               "text": text.partition(" ")[2]})
 
     def on_bind(jid):
         finish({"ok": True, "jid": str(jid)}, 0)
@@ -147,6 +156,12 @@ def main(argv):
         result, status = {"ok": False, "condition": "timeout",
                           "text": "no answer within %gs" % args.timeout}, 1
     print(json.dumps(result), flush=True)
+    if result.get("ok") and args.hold > 0:
+        try:
+            held = loop.run_until_complete(asyncio.wait_for(closed, args.hold))
+        except asyncio.TimeoutError:
+            held = {"closed": False}
+        print(json.dumps(held), flush=True)
     try:
         xmpp.abort()  # drop the TCP connection: nothing more to say
         loop.run_until_complete(asyncio.sleep(0))
