@@ -3,7 +3,8 @@
 //! features) the Lua module `token_auth`.
 //!
 //! The core: [`totp`] (RFC 4226/6238), [`token`] (parse, sign, check a
-//! token), [`replay`] (the bounded replay cache), [`scheme`] (options, the
+//! token), [`replay`] (the bounded replay cache), [`store`] (the replay
+//! store shared through Redis), [`scheme`] (options, the
 //! keyed scheme and the verifier) and [`error`] (the reason codes). The
 //! Lua binding, in `src/lua.rs`, only converts values and
 //! maps results: expected failures become `nil, reason`, API misuse raises.
@@ -13,6 +14,7 @@ pub mod error;
 pub mod random;
 pub mod replay;
 pub mod scheme;
+pub mod store;
 pub mod token;
 pub mod totp;
 
