@@ -49,6 +49,8 @@ local conditions = {
 	replayed = "not-authorized";
 	account_disabled = "account-disabled";
 	replay_cache_full = "temporary-auth-failure";
+	replay_user_full = "temporary-auth-failure";
+	replay_store_unavailable = "temporary-auth-failure";
 	internal_error = "temporary-auth-failure";
 };
 
