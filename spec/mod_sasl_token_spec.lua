@@ -143,6 +143,8 @@ describe("mod_sasl_token", function()
 			otp_mismatch = "not-authorized";
 			replayed = "not-authorized";
 			replay_cache_full = "temporary-auth-failure";
+			replay_user_full = "temporary-auth-failure";
+			replay_store_unavailable = "temporary-auth-failure";
 			some_future_code = "not-authorized";
 		};
 		for reason, condition in pairs(mapping) do

@@ -116,7 +116,8 @@ describe("the Redis replay store #redis", function()
 		assert.equal("connection refused", stats.replay_store_error)
 
 		server = assert(redis.start({ port = server.port }))
-		local deadline, ok, reason = shell.now() + 3, nil, nil
+		local deadline = shell.now() + 3
+		local ok, reason
 		repeat
 			ok, reason = v:verify("alice", "example.com", mint("alice"))
 			if not ok then shell.sleep(0.05) end
