@@ -1,7 +1,11 @@
 -- Starts a throwaway Prosody (spec/support/prosody.lua) with token
 -- authentication, runs bench/logins.py against it and stops it.
 --
---   lua5.4 bench/logins.lua [--quick]      (from the repository root)
+--   lua5.4 bench/logins.lua [--quick] [--redis]      (from the repository root)
+--
+-- With --redis the server remembers used tokens in a throwaway redis-server
+-- (spec/support/redis.lua, token_replay_store) instead of its own cache, and
+-- the figures are named logins_redis_* instead of logins_*.
 --
 -- The seed and secret are fresh random values, never printed: the client
 -- reads them from a file in the server's temp dir (removed with it), not
@@ -14,20 +18,31 @@ package.cpath = "build/lua54/?.so;" .. package.cpath;
 local prosody = require "spec.support.prosody";
 local token_auth = require "token_auth";
 
-local quick = arg[1] == "--quick";
+local quick, with_redis = false, false;
+for _, a in ipairs(arg) do
+	quick = quick or a == "--quick";
+	with_redis = with_redis or a == "--redis";
+end
 local HOST = "bench.test";
 local seed, secret = token_auth.new_seed(), token_auth.new_secret();
 
-local server = assert(prosody.start({
+local store = with_redis and assert(require "spec.support.redis".start());
+local server, why = prosody.start({
 	hosts = { HOST };
 	options = {
 		otp_seed = seed;
 		token_secret = secret;
 		token_replay_capacity = 1000000;
+		token_replay_per_user = 1000000; -- the client cycles through 1000 users only
+		token_replay_store = store and store.url or nil;
 		allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 	};
-	log_level = "error";
-}));
+	log_level = os.getenv("BENCH_LOG_LEVEL") or "error";
+});
+if not server then
+	if store then store:stop(); end
+	error(why, 0);
+end
 
 local ran, out, status = pcall(function()
 	local secrets_path = server.dir .. "/bench-secrets";
@@ -42,8 +57,14 @@ local ran, out, status = pcall(function()
 	return text, code;
 end);
 server:stop();
+if store then
+	store:stop();
+end
 if not ran then
 	error(out, 0);
+end
+if with_redis then
+	out = out:gsub("logins_", "logins_redis_");
 end
 io.write(out);
 if status ~= 0 then

@@ -7,11 +7,13 @@
 //! host and hold a hash, never the token (see [`key`]).
 //!
 //! The call blocks the caller (Prosody's one thread), so it is bounded by
-//! tight connect and reply timeouts, and after a failure the store refuses
-//! at once, without touching the network, for [`RETRY_INTERVAL`]: a Redis
-//! that is down or black-holed costs at most one timeout per interval, not
-//! one per login. It fails closed ([`Reason::ReplayStoreUnavailable`]) and
-//! recovers by itself: the next attempt after the interval connects again.
+//! tight connect and reply timeouts. One failure drops the connection and
+//! the next token makes a new one (a single slow reply costs one login);
+//! after two failures in a row the store refuses at once, without touching
+//! the network, for [`RETRY_INTERVAL`]: a Redis that is down, hung or
+//! black-holed costs at most one timeout per interval, not one per login.
+//! It fails closed ([`Reason::ReplayStoreUnavailable`]) and recovers by
+//! itself: the next attempt after the interval connects again.
 //!
 //! The client is the `redis` crate (sync API): URL parsing (`redis://`,
 //! password, `/DB`, `redis+unix:`/`unix:` sockets), the handshake and the
@@ -39,8 +41,10 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 50;
 pub const DEFAULT_REPLY_TIMEOUT_MS: u64 = 20;
 /// Accepted timeouts, milliseconds.
 pub const TIMEOUT_MS: core::ops::RangeInclusive<u64> = 1..=10_000;
-/// After a failure the store refuses without trying for this long, then
-/// tries again on the next token: at most one timeout per interval.
+/// After two failures in a row the store refuses without trying for this
+/// long, then tries again on the next token: at most one timeout per
+/// interval while Redis is away, and logins again within half a second of
+/// its return.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// Every key starts with this, then the host and `:`.
 pub const KEY_PREFIX: &[u8] = b"token_auth:";
@@ -106,6 +110,7 @@ pub struct RedisStore {
     connect_timeout: Duration,
     reply_timeout: Duration,
     retry_after: Option<Instant>,
+    failures_in_a_row: u32,
     health: Health,
 }
 
@@ -189,6 +194,7 @@ impl RedisStore {
             connect_timeout,
             reply_timeout,
             retry_after: None,
+            failures_in_a_row: 0,
             health: Health { available: true, ..Health::default() },
         })
     }
@@ -237,11 +243,15 @@ impl RedisStore {
             Ok(value) => {
                 self.reused = true;
                 self.retry_after = None;
+                self.failures_in_a_row = 0;
                 Ok(value)
             }
             Err(err) => {
                 self.connection = None;
-                self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
+                self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+                if self.failures_in_a_row >= 2 {
+                    self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
+                }
                 Err(describe(&err))
             }
         }
@@ -268,7 +278,7 @@ impl RedisStore {
     /// [`Reason::Replayed`] if the key exists;
     /// [`Reason::ReplayStoreUnavailable`] if Redis did not answer in time,
     /// refused the write (out of memory, read-only replica, wrong
-    /// password...) or failed within [`RETRY_INTERVAL`] before.
+    /// password...) or failed twice in a row within [`RETRY_INTERVAL`].
     pub fn claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
         let mut command = redis::cmd("SET");
         command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
@@ -397,14 +407,18 @@ mod tests {
         let mut store = RedisStore::open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
         assert!(store.health().available);
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert!(store.retry_after.is_none(), "one failure: the next token tries again");
         let health = store.health().clone();
         assert!(!health.available);
         assert_eq!((health.outages, health.refusals), (1, 1));
         assert_eq!(health.last_error.as_deref(), Some("connection refused"));
-        // Within the retry interval: refused without trying, same outage.
+        // The second failure in a row starts the retry interval...
+        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert!(store.retry_after.is_some());
+        // ...within which it refuses without trying: same outage.
         let started = Instant::now();
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(started.elapsed() < RETRY_INTERVAL);
-        assert_eq!((store.health().outages, store.health().refusals), (1, 2));
+        assert_eq!((store.health().outages, store.health().refusals), (1, 3));
     }
 }
