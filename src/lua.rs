@@ -184,13 +184,11 @@ impl UserData for LuaVerifier {
             }
             Ok(stats)
         });
-        // A bare round trip to the shared store: `true`, or `nil, reason`
-        // (also without a store: `nil, "no_replay_store"`).
-        methods.add_method_mut("ping_store", |_, this, ()| {
-            Ok(match this.0.replay_store_mut() {
-                Some(store) => verdict(store.ping()),
-                None => (None, Some("no_replay_store")),
-            })
+        // A bare round trip to the shared store: `true`, or `nil, reason`.
+        // Asking a verifier without one is misuse.
+        methods.add_method_mut("ping_store", |_, this, ()| match this.0.replay_store_mut() {
+            Some(store) => Ok(verdict(store.ping())),
+            None => Err(misuse("ping_store", "this verifier has no replay_store")),
         });
         methods.add_meta_method("__tostring", |_, this, ()| {
             Ok(match this.0.replay() {
