@@ -152,7 +152,8 @@ describe("the Redis replay store #redis", function()
 		end
 		assert.is_true(waited >= 0.025 and waited < 0.25, "waited " .. waited .. " s")
 		assert.is_true(waited_second >= 0.03 and waited_second < 0.25, "waited " .. waited_second .. " s")
-		assert.is_true(waited_third < 0.01, "waited " .. waited_third .. " s")
+		-- (Below the 30 ms it would take to time out again, with room for a busy machine.)
+		assert.is_true(waited_third < 0.025, "waited " .. waited_third .. " s")
 		assert.equal("timed out", v:stats().replay_store_error)
 		assert.equal(1, v:stats().replay_store_outages)
 		local ok
