@@ -1,7 +1,13 @@
 -- Starts a throwaway Prosody (spec/support/prosody.lua) with token
 -- authentication, runs bench/logins.py against it and stops it.
 --
---   lua5.4 bench/logins.lua [--quick]      (from the repository root)
+--   lua5.4 bench/logins.lua [--quick] [--redis]      (from the repository root)
+--
+-- With --redis a second Prosody of the same host and secrets remembers used
+-- tokens in a throwaway redis-server (spec/support/redis.lua,
+-- token_replay_store, default timeouts) instead of its own cache; the client
+-- takes turns between the two, phase by phase, and names the second one's
+-- figures logins_redis_*.
 --
 -- The seed and secret are fresh random values, never printed: the client
 -- reads them from a file in the server's temp dir (removed with it), not
@@ -14,34 +20,69 @@ package.cpath = "build/lua54/?.so;" .. package.cpath;
 local prosody = require "spec.support.prosody";
 local token_auth = require "token_auth";
 
-local quick = arg[1] == "--quick";
+local quick, with_redis = false, false;
+for _, a in ipairs(arg) do
+	quick = quick or a == "--quick";
+	with_redis = with_redis or a == "--redis";
+end
 local HOST = "bench.test";
 local seed, secret = token_auth.new_seed(), token_auth.new_secret();
 
-local server = assert(prosody.start({
-	hosts = { HOST };
-	options = {
-		otp_seed = seed;
-		token_secret = secret;
-		token_replay_capacity = 1000000;
-		allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
-	};
-	log_level = "error";
-}));
+local started = {};
+local function stop_all()
+	for i = #started, 1, -1 do
+		started[i]:stop();
+	end
+end
+
+local function start_prosody(store)
+	local server, why = prosody.start({
+		hosts = { HOST };
+		options = {
+			otp_seed = seed;
+			token_secret = secret;
+			token_replay_capacity = 1000000;
+			token_replay_per_user = 1000000; -- the client cycles through 1000 users only
+			token_replay_store = store and store.url or nil;
+			allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
+		};
+		log_level = os.getenv("BENCH_LOG_LEVEL") or "error";
+	});
+	if not server then
+		stop_all();
+		error(why, 0);
+	end
+	started[#started + 1] = server;
+	return server;
+end
+
+local server = start_prosody(nil);
+local also = "";
+if with_redis then
+	local store, why = require "spec.support.redis".start();
+	if not store then
+		stop_all();
+		error(why, 0);
+	end
+	started[#started + 1] = store;
+	local shared = start_prosody(store);
+	also = ("--also %d:%d:redis"):format(shared.port, shared.pid);
+end
 
 local ran, out, status = pcall(function()
 	local secrets_path = server.dir .. "/bench-secrets";
 	local f = assert(io.open(secrets_path, "w"));
 	f:write(seed, "\n", secret, "\n");
 	f:close();
-	local command = ("/usr/bin/python3 bench/logins.py --port %d --host %s --server-pid %d --secrets-file %s %s"):format(
-		server.port, HOST, server.pid, secrets_path, quick and "--seconds 2 --runs 1" or "--seconds 5 --runs 3");
+	local command = ("/usr/bin/python3 bench/logins.py --port %d --host %s --server-pid %d --secrets-file %s %s %s")
+		:format(server.port, HOST, server.pid, secrets_path, also,
+			quick and "--seconds 2 --runs 1" or "--seconds 5 --runs 3");
 	local p = assert(io.popen(command, "r"));
 	local text = p:read("*a");
 	local _, _, code = p:close();
 	return text, code;
 end);
-server:stop();
+stop_all();
 if not ran then
 	error(out, 0);
 end

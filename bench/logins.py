@@ -14,7 +14,12 @@ Tokens are minted before each phase as the README tells users to (pyotp +
 hmac-sha256), each with a fresh nonce, for users user0 .. user999.
 
     /usr/bin/python3 bench/logins.py --port N --host bench.test --server-pid PID \\
-        --secrets-file F [--seconds 5] [--runs 3] [--concurrency 50]
+        --secrets-file F [--seconds 5] [--runs 3] [--concurrency 50] [--also PORT:PID:PREFIX ...]
+
+--also names another server of the same host and secrets (the same Prosody
+with another replay store, say): each phase of each run goes to every server
+in turn, so that a busy machine's swings fall on all of them alike; its
+figures are named logins_PREFIX_*.
 
 Prints `name<TAB>value<TAB>unit` lines: logins per second (median of the
 runs), the server's CPU time per login (utime + stime of --server-pid from
@@ -181,31 +186,39 @@ def main(argv):
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--secrets-file", required=True, help="otp_seed and token_secret, one a line")
+    p.add_argument("--also", action="append", default=[], help="PORT:PID:PREFIX of another server, interleaved")
     args = p.parse_args(argv)
     with open(args.secrets_file) as f:
         seed, secret = f.read().split()[:2]
-    address = ("127.0.0.1", args.port)
+    targets = [("", args.port, args.server_pid)]
+    for also in args.also:
+        port, pid, prefix = also.split(":", 2)
+        targets.append((prefix + "_", int(port), int(pid)))
 
     # Warm-up: the first logins load code paths and grow Prosody's tables.
-    run_phase(address, args.host, mint_tokens(seed, secret, args.host, 300), 10, 1.0)
+    for _, port, _ in targets:
+        run_phase(("127.0.0.1", port), args.host, mint_tokens(seed, secret, args.host, 300), 10, 1.0)
 
     results = {}
     for run in range(args.runs):
         for name, concurrency in (("sequential", 1), ("concurrent", args.concurrency)):
-            tokens = mint_tokens(seed, secret, args.host, 40000)
-            cpu_server = server_cpu(args.server_pid)
-            cpu_client = time.process_time()
-            ok, bad, elapsed, latencies = run_phase(address, args.host, tokens, concurrency, args.seconds)
-            cpu_server = server_cpu(args.server_pid) - cpu_server
-            cpu_client = time.process_time() - cpu_client
-            entry = results.setdefault(name, {"rate": [], "server": [], "client": [], "latency": [], "failed": 0})
-            entry["rate"].append(ok / elapsed)
-            entry["server"].append(cpu_server / max(ok, 1) * 1e6)
-            entry["client"].append(cpu_client / max(ok, 1) * 1e6)
-            entry["latency"].append(statistics.median(latencies) * 1e3 if latencies else float("nan"))
-            entry["failed"] += bad
-            print(f"logins: run {run + 1} {name}: {ok} logins, {bad} failed, {ok / elapsed:.0f}/s, "
-                  f"server {cpu_server / elapsed * 100:.0f}% CPU", file=sys.stderr)
+            for prefix, port, pid in targets:
+                tokens = mint_tokens(seed, secret, args.host, 40000)
+                cpu_server = server_cpu(pid)
+                cpu_client = time.process_time()
+                ok, bad, elapsed, latencies = run_phase(("127.0.0.1", port), args.host, tokens, concurrency,
+                                                        args.seconds)
+                cpu_server = server_cpu(pid) - cpu_server
+                cpu_client = time.process_time() - cpu_client
+                entry = results.setdefault(prefix + name,
+                                           {"rate": [], "server": [], "client": [], "latency": [], "failed": 0})
+                entry["rate"].append(ok / elapsed)
+                entry["server"].append(cpu_server / max(ok, 1) * 1e6)
+                entry["client"].append(cpu_client / max(ok, 1) * 1e6)
+                entry["latency"].append(statistics.median(latencies) * 1e3 if latencies else float("nan"))
+                entry["failed"] += bad
+                print(f"logins: run {run + 1} {prefix}{name}: {ok} logins, {bad} failed, {ok / elapsed:.0f}/s, "
+                      f"server {cpu_server / elapsed * 100:.0f}% CPU", file=sys.stderr)
     for name, entry in results.items():
         print(f"logins_{name}_rate\t{statistics.median(entry['rate']):.1f}\tper_s")
         print(f"logins_{name}_server_cpu\t{statistics.median(entry['server']):.1f}\tus")

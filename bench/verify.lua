@@ -88,7 +88,7 @@ for i = 1, 1000 do
 	forged[i] = valid[i]:match("^%d+ ") .. valid[i + 1]:match(" (.+)$");
 end
 
-local config = { otp_seed = seed; token_secret = secret; replay_capacity = N };
+local config = { otp_seed = seed; token_secret = secret; replay_capacity = N; replay_per_user = N };
 local function new_verifier()
 	return assert(token_auth.new_verifier(config));
 end

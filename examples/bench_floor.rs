@@ -147,6 +147,8 @@ fn options(seed: &str, secret: &[u8], capacity: i64) -> Options {
         otp_seed: Some(seed.as_bytes().to_vec()),
         token_secrets: vec![secret.to_vec()],
         replay_capacity: Some(capacity),
+        // One user mints them all: let it use the whole cache.
+        replay_per_user: Some(capacity),
         ..Options::default()
     }
 }

@@ -13,6 +13,10 @@
 --   token_otp_period       OTP step in seconds (default 30)
 --   token_otp_algorithm    "SHA1" (default), "SHA256" or "SHA512"
 --   token_replay_capacity  tokens remembered against replay (default 100000)
+--   token_replay_per_user  of which one user may hold (default 100)
+--   token_replay_store     "redis://HOST:PORT[/DB]" (or redis+unix:///PATH): share used
+--                          tokens through Redis instead of this process's cache
+--   token_replay_store_connect_timeout, token_replay_store_timeout   in ms (50, 20)
 --   token_allow_plain      also offer PLAIN with the token as password (default true)
 --   token_allow_fast       let mod_sasl2_fast give FAST tokens to token logins (default false)
 -- Users do not exist anywhere: user_exists() is always true, users() is empty.
@@ -163,9 +167,27 @@ end
 
 local function refused(username, via, reason)
 	local text = reason_texts[reason];
-	module:log("info", "Token refused for %s@%s via %s: %s%s", printable(username), host, via, reason,
-		text and " (" .. text .. ")" or "");
+	-- A shared store that is down refuses every login: say so once per
+	-- outage (below), not once per login.
+	module:log(reason == "replay_store_unavailable" and "debug" or "info", "Token refused for %s@%s via %s: %s%s",
+		printable(username), host, via, reason, text and " (" .. text .. ")" or "");
 	count(reason);
+end
+
+-- The shared replay store's outages, logged when they begin and end.
+local store_outages_logged, store_down = 0, false;
+local function store_failed()
+	local stats = verifier:stats();
+	if stats.replay_store_outages ~= store_outages_logged then
+		store_outages_logged = stats.replay_store_outages;
+		store_down = true;
+		module:log("error", "Replay store unavailable (%s): token logins on %s are refused "
+			.. "(temporary-auth-failure) until it answers again", tostring(stats.replay_store_error), host);
+	end
+end
+local function store_answered()
+	store_down = false;
+	module:log("info", "Replay store answers again: token logins on %s work again", host);
 end
 
 -- Is the account disabled? true, false, or nil and an error (storage failed).
@@ -201,7 +223,15 @@ local function check_token(username, token, via)
 	if ok then
 		module:log("debug", "Token accepted for %s@%s via %s", username, host, via);
 		count("success");
+		if store_down then
+			store_answered();
+		end
 		return true;
+	end
+	if reason == "replay_store_unavailable" then
+		store_failed();
+	elseif store_down and reason == "replayed" then
+		store_answered();
 	end
 	refused(username, via, reason or "internal_error");
 	return nil, reason or "internal_error";
@@ -295,6 +325,8 @@ local sasl_conditions = {
 	nonce_length = "malformed-request";
 	bad_encoding = "malformed-request";
 	replay_cache_full = "temporary-auth-failure";
+	replay_user_full = "temporary-auth-failure";
+	replay_store_unavailable = "temporary-auth-failure";
 	internal_error = "temporary-auth-failure";
 };
 

@@ -87,6 +87,10 @@ describe("token_auth.options", function()
 				for _, case in ipairs({ { option.min, true }, { option.max + 1, false }, { option.min - 1, false } }) do
 					local config = { otp_seed = base.otp_seed, token_secret = base.token_secret }
 					config[option.name] = case[1]
+					if option.name:find("^replay_store_") then
+						-- The store's timeouts mean something only with a store (parsed, not reached).
+						config.replay_store = "redis://127.0.0.1:1"
+					end
 					local verifier, message, name = token_auth.new_verifier(config)
 					assert.equal(case[2], verifier ~= nil, option.name .. " = " .. case[1])
 					if not case[2] then

@@ -25,7 +25,7 @@ describe("token_auth", function()
 		end
 		table.sort(codes)
 		assert.same({ "bad_encoding", "bad_signature", "invalid_jid", "malformed", "nonce_length",
-			"otp_mismatch", "replay_cache_full", "replayed" }, codes)
+			"otp_mismatch", "replay_cache_full", "replay_store_unavailable", "replay_user_full", "replayed" }, codes)
 	end)
 
 	describe("totp()", function()
@@ -247,7 +247,7 @@ describe("token_auth", function()
 			assert.same({ nil, "replayed" }, { verifier:verify("alice", "example.com", a, T + 30) })
 		end)
 
-		it("forgets a token when it can no longer verify", function()
+		it("forgets a token once no step in reach at its use is in reach", function()
 			local verifier = assert(token_auth.new_verifier(config()))
 			local token = token_auth.generate_token("alice", "example.com", config { time = T })
 			assert.is_true(verifier:verify("alice", "example.com", token, T))
@@ -255,6 +255,8 @@ describe("token_auth", function()
 			local step_start = T - T % 30
 			assert.same({ nil, "replayed" }, { verifier:verify("alice", "example.com", token, step_start + 59) })
 			assert.same({ nil, "otp_mismatch" }, { verifier:verify("alice", "example.com", token, step_start + 60) })
+			assert.equal(1, verifier:stats().replay_entries)
+			assert.same({ nil, "otp_mismatch" }, { verifier:verify("alice", "example.com", token, step_start + 90) })
 			assert.equal(0, verifier:stats().replay_entries)
 		end)
 
@@ -264,7 +266,8 @@ describe("token_auth", function()
 			assert.is_true(verifier:verify("alice", "example.com", mint(), T))
 			assert.is_true(verifier:verify("alice", "example.com", mint(), T))
 			assert.same({ nil, "replay_cache_full" }, { verifier:verify("alice", "example.com", mint(), T) })
-			assert.same({ replay_entries = 2, replay_capacity = 2 }, verifier:stats())
+			assert.same({ replay_store = "memory", replay_entries = 2, replay_capacity = 2, replay_per_user = 100 },
+				verifier:stats())
 			local later = token_auth.generate_token("alice", "example.com", config { time = T + 90 })
 			assert.is_true(verifier:verify("alice", "example.com", later, T + 90))
 		end)

@@ -29,11 +29,17 @@ pub enum Reason {
     /// The replay cache is full of live entries, so the token is refused
     /// rather than risk forgetting one of them.
     ReplayCacheFull,
+    /// This user already holds `replay_per_user` live entries of the
+    /// in-process cache, so one account cannot fill it for everybody.
+    ReplayUserFull,
+    /// The shared replay store (Redis) did not answer in time or refused
+    /// the write: the token is refused rather than risk a replay.
+    ReplayStoreUnavailable,
 }
 
 impl Reason {
     /// Every reason, in the order of the checks.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Malformed,
         Reason::NonceLength,
         Reason::BadEncoding,
@@ -42,6 +48,8 @@ impl Reason {
         Reason::OtpMismatch,
         Reason::Replayed,
         Reason::ReplayCacheFull,
+        Reason::ReplayUserFull,
+        Reason::ReplayStoreUnavailable,
     ];
 
     /// The stable snake_case code.
@@ -56,6 +64,8 @@ impl Reason {
             Reason::OtpMismatch => "otp_mismatch",
             Reason::Replayed => "replayed",
             Reason::ReplayCacheFull => "replay_cache_full",
+            Reason::ReplayUserFull => "replay_user_full",
+            Reason::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 
@@ -71,6 +81,10 @@ impl Reason {
             Reason::OtpMismatch => "the OTP is outside the accepted time window (expired or clock skew)",
             Reason::Replayed => "the token has already been used",
             Reason::ReplayCacheFull => "the replay cache is full; refusing rather than forgetting",
+            Reason::ReplayUserFull => "this user holds the most live tokens the replay cache allows one user",
+            Reason::ReplayStoreUnavailable => {
+                "the shared replay store did not answer; refusing rather than risk a replay"
+            }
         }
     }
 }

@@ -3,11 +3,12 @@
 //! features) the Lua module `token_auth`.
 //!
 //! The core: [`totp`] (RFC 4226/6238), [`token`] (parse, sign, check a
-//! token), [`replay`] (the bounded replay cache), [`scheme`] (options, the
-//! keyed scheme and the verifier), [`options`] (every option once),
-//! [`names`] (nameprep, nodeprep), [`detail`] (why a token is malformed)
-//! and [`error`] (the reason codes); [`input`] is the one piece of I/O,
-//! the extauth loop's reader of standard input. The
+//! token), [`replay`] (the bounded replay cache), [`store`] (the replay
+//! store shared through Redis), [`scheme`] (options, the keyed scheme and
+//! the verifier), [`options`] (every option once), [`names`] (nameprep,
+//! nodeprep), [`detail`] (why a token is malformed) and [`error`] (the
+//! reason codes); [`input`] is the extauth loop's reader of standard input.
+//! Redis and standard input are the only I/O. The
 //! Lua binding, in `src/lua.rs`, only converts values and
 //! maps results: expected failures become `nil, reason`, API misuse raises.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod options;
 pub mod random;
 pub mod replay;
 pub mod scheme;
+pub mod store;
 pub mod token;
 pub mod totp;
 

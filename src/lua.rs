@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
 
 use crate::error::{ConfigError, Reason};
-use crate::scheme::{self, Options, Scheme, Verifier};
+use crate::scheme::{self, Options, Replay, Scheme, Verifier};
 use crate::{input, names, options, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
@@ -123,6 +123,14 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
             b"window" => options.window = Some(integer_value("window", &value)?),
             b"nonce_length" => options.nonce_length = Some(integer_value("nonce_length", &value)?),
             b"replay_capacity" => options.replay_capacity = Some(integer_value("replay_capacity", &value)?),
+            b"replay_per_user" => options.replay_per_user = Some(integer_value("replay_per_user", &value)?),
+            b"replay_store" => options.replay_store = Some(string_value("replay_store", &value)?),
+            b"replay_store_connect_timeout" => {
+                options.replay_store_connect_timeout = Some(integer_value("replay_store_connect_timeout", &value)?);
+            }
+            b"replay_store_timeout" => {
+                options.replay_store_timeout = Some(integer_value("replay_store_timeout", &value)?);
+            }
             b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
             b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
             other => {
@@ -158,12 +166,35 @@ impl UserData for LuaVerifier {
         });
         methods.add_method("stats", |lua, this, ()| {
             let stats = lua.create_table()?;
-            stats.set("replay_entries", this.0.replay_cache().len())?;
-            stats.set("replay_capacity", this.0.replay_cache().capacity())?;
+            match this.0.replay() {
+                Replay::Local(cache) => {
+                    stats.set("replay_store", "memory")?;
+                    stats.set("replay_entries", cache.len())?;
+                    stats.set("replay_capacity", cache.capacity())?;
+                    stats.set("replay_per_user", cache.per_user())?;
+                }
+                Replay::Shared(store) => {
+                    let health = store.health();
+                    stats.set("replay_store", "redis")?;
+                    stats.set("replay_store_available", health.available)?;
+                    stats.set("replay_store_outages", health.outages)?;
+                    stats.set("replay_store_refusals", health.refusals)?;
+                    stats.set("replay_store_error", health.last_error.as_deref())?;
+                }
+            }
             Ok(stats)
         });
+        // A bare round trip to the shared store: `true`, or `nil, reason`.
+        // Asking a verifier without one is misuse.
+        methods.add_method_mut("ping_store", |_, this, ()| match this.0.replay_store_mut() {
+            Some(store) => Ok(verdict(store.ping())),
+            None => Err(misuse("ping_store", "this verifier has no replay_store")),
+        });
         methods.add_meta_method("__tostring", |_, this, ()| {
-            Ok(format!("token_auth verifier ({} live replay entries)", this.0.replay_cache().len()))
+            Ok(match this.0.replay() {
+                Replay::Local(cache) => format!("token_auth verifier ({} live replay entries)", cache.len()),
+                Replay::Shared(_) => "token_auth verifier (replay store: redis)".to_owned(),
+            })
         });
     }
 }

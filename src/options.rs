@@ -7,7 +7,7 @@
 //! [`OPTIONS`] and a key in the binding's config reader; the plugin and
 //! the command then read it without further change.
 
-use crate::{replay, scheme, token, totp};
+use crate::{replay, scheme, store, token, totp};
 
 /// What kind of value an option takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +71,12 @@ pub struct OptionSpec {
 
 /// The ranges are small constants: every conversion below is exact.
 const fn int(value: usize) -> i64 {
+    value as i64
+}
+
+/// The timeouts are at most 10 s: the conversion is exact.
+#[allow(clippy::cast_possible_wrap)]
+const fn millis(value: u64) -> i64 {
     value as i64
 }
 
@@ -164,6 +170,50 @@ pub const OPTIONS: &[OptionSpec] = &[
         verifier_only: true,
         description: "live tokens remembered against replay; when full, tokens are refused",
     },
+    OptionSpec {
+        name: "replay_per_user",
+        prosody: "token_replay_per_user",
+        kind: Kind::Integer,
+        default: Default::Integer(int(replay::DEFAULT_PER_USER)),
+        min: Some(1),
+        max: Some(int(replay::MAX_CAPACITY)),
+        choices: &[],
+        verifier_only: true,
+        description: "live tokens one user may hold in the in-process cache; past it, that user's tokens are refused",
+    },
+    OptionSpec {
+        name: "replay_store",
+        prosody: "token_replay_store",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a Redis shared by every verifier of the host (redis://HOST:PORT[/DB], unix:PATH) instead of the in-process cache",
+    },
+    OptionSpec {
+        name: "replay_store_connect_timeout",
+        prosody: "token_replay_store_connect_timeout",
+        kind: Kind::Integer,
+        default: Default::Integer(millis(store::DEFAULT_CONNECT_TIMEOUT_MS)),
+        min: Some(millis(*store::TIMEOUT_MS.start())),
+        max: Some(millis(*store::TIMEOUT_MS.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "milliseconds to connect to the replay store",
+    },
+    OptionSpec {
+        name: "replay_store_timeout",
+        prosody: "token_replay_store_timeout",
+        kind: Kind::Integer,
+        default: Default::Integer(millis(store::DEFAULT_REPLY_TIMEOUT_MS)),
+        min: Some(millis(*store::TIMEOUT_MS.start())),
+        max: Some(millis(*store::TIMEOUT_MS.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "milliseconds to wait for the replay store's reply",
+    },
 ];
 
 /// The option named `name` in a config table.
@@ -204,6 +254,15 @@ mod tests {
             "digits" => options.digits = Some(value),
             "period" => options.period = Some(value),
             "replay_capacity" => options.replay_capacity = Some(value),
+            "replay_per_user" => options.replay_per_user = Some(value),
+            "replay_store_connect_timeout" => {
+                options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
+                options.replay_store_connect_timeout = Some(value);
+            }
+            "replay_store_timeout" => {
+                options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
+                options.replay_store_timeout = Some(value);
+            }
             other => panic!("no test for {other}"),
         };
         for spec in OPTIONS.iter().filter(|spec| spec.kind == Kind::Integer) {

@@ -5,10 +5,13 @@
 //! OTP window moves (the community module remembered only the latest OTP
 //! per JID: A, B, A was accepted). The cache is bounded: when it is full of
 //! live entries it refuses new tokens instead of forgetting a live one,
-//! which would reopen that token to replay.
+//! which would reopen that token to replay. Each user gets a bounded share
+//! of it (`replay_per_user`), so that one account cannot fill it and lock
+//! out a whole host.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use crate::error::Reason;
 
@@ -58,16 +61,39 @@ impl Hasher for FingerprintHasher {
     }
 }
 
-/// The fingerprints that expire at the same second.
+/// Whose token an entry is, for the per-user share: a keyed hash of the
+/// JID. The key is random per cache, so nobody can pick two names that
+/// share a count; 64 bits make an accidental clash negligible.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Owner(u64);
+
+impl Owner {
+    /// Entries inserted without an owner count against no share.
+    pub const NONE: Owner = Owner(0);
+}
+
+/// A remembered token and whose it is.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    fingerprint: Fingerprint,
+    owner: Owner,
+}
+
+/// The entries that expire at the same second.
 #[derive(Debug)]
 struct Bucket {
     expires_at: u64,
-    fingerprints: Vec<Fingerprint>,
+    entries: Vec<Entry>,
 }
 
 /// Default number of live entries: about 1000 logins a second with the
 /// default 30 s steps and a window of one step each way.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+/// Default share of one user: a token lives at most `2 * window + 1`
+/// steps (90 s by default), so 100 is a login every second for that
+/// long: ten devices reconnecting every ten seconds stay under it, while
+/// one account can hold at most 0.1 % of the default capacity.
+pub const DEFAULT_PER_USER: usize = 100;
 /// The largest capacity accepted.
 pub const MAX_CAPACITY: usize = 100_000_000;
 /// How many expired entries one check forgets at most: more than one
@@ -83,13 +109,62 @@ pub struct ReplayCache {
     // a pop from the front.
     buckets: VecDeque<Bucket>,
     capacity: usize,
+    per_user: usize,
+    // Live entries per owner. The keys are already keyed hashes, so they
+    // are their own hash, as fingerprints are.
+    owned: HashMap<Owner, usize, BuildHasherDefault<FingerprintHasher>>,
+    owner_key: RandomState,
+}
+
+impl Hash for Owner {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
 }
 
 impl ReplayCache {
-    /// An empty cache that holds at most `capacity` live entries.
+    /// An empty cache that holds at most `capacity` live entries, with no
+    /// per-user share.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        ReplayCache { seen: HashSet::default(), buckets: VecDeque::new(), capacity }
+        Self::with_share(capacity, capacity)
+    }
+
+    /// An empty cache that holds at most `capacity` live entries, at most
+    /// `per_user` of them for any one owner.
+    #[must_use]
+    pub fn with_share(capacity: usize, per_user: usize) -> Self {
+        ReplayCache {
+            seen: HashSet::default(),
+            buckets: VecDeque::new(),
+            capacity,
+            per_user,
+            owned: HashMap::default(),
+            owner_key: RandomState::new(),
+        }
+    }
+
+    /// Who `username@host` is for the per-user share.
+    #[must_use]
+    pub fn owner(&self, username: &[u8], host: &[u8]) -> Owner {
+        let mut hasher = self.owner_key.build_hasher();
+        hasher.write(username);
+        hasher.write_u8(b'@');
+        hasher.write(host);
+        // 0 is `Owner::NONE`.
+        Owner(hasher.finish().max(1))
+    }
+
+    /// The most live entries one owner may hold.
+    #[must_use]
+    pub fn per_user(&self) -> usize {
+        self.per_user
+    }
+
+    /// How many live entries `owner` holds.
+    #[must_use]
+    pub fn held_by(&self, owner: Owner) -> usize {
+        self.owned.get(&owner).copied().unwrap_or(0)
     }
 
     /// How many entries are live (not yet purged).
@@ -126,8 +201,16 @@ impl ReplayCache {
             if front.expires_at > now {
                 break;
             }
-            if let Some(fingerprint) = front.fingerprints.pop() {
-                self.seen.remove(&fingerprint);
+            if let Some(entry) = front.entries.pop() {
+                self.seen.remove(&entry.fingerprint);
+                if entry.owner != Owner::NONE {
+                    if let Some(count) = self.owned.get_mut(&entry.owner) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.owned.remove(&entry.owner);
+                        }
+                    }
+                }
                 budget -= 1;
             } else {
                 self.buckets.pop_front();
@@ -142,6 +225,9 @@ impl ReplayCache {
         if self.seen.capacity() > 1024 && self.seen.len() < self.seen.capacity() / 4 {
             self.seen.shrink_to(self.seen.len() * 2);
         }
+        if self.owned.capacity() > 1024 && self.owned.len() < self.owned.capacity() / 4 {
+            self.owned.shrink_to(self.owned.len() * 2);
+        }
     }
 
     /// Records a token as used until `expires_at`, unless it was used before.
@@ -155,24 +241,47 @@ impl ReplayCache {
     /// [`Reason::Replayed`] if it is remembered; [`Reason::ReplayCacheFull`]
     /// if `capacity` live entries leave no room.
     pub fn insert(&mut self, fingerprint: Fingerprint, expires_at: u64, now: u64) -> Result<(), Reason> {
+        self.insert_for(fingerprint, Owner::NONE, expires_at, now)
+    }
+
+    /// [`Self::insert`], counted against `owner`'s share.
+    ///
+    /// # Errors
+    /// [`Reason::Replayed`] if it is remembered; [`Reason::ReplayUserFull`]
+    /// if `owner` already holds `per_user` live entries;
+    /// [`Reason::ReplayCacheFull`] if `capacity` live entries leave no room.
+    pub fn insert_for(
+        &mut self,
+        fingerprint: Fingerprint,
+        owner: Owner,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), Reason> {
         self.expire(now, EXPIRY_BATCH);
         if self.seen.contains(&fingerprint) {
             return Err(Reason::Replayed);
+        }
+        if owner != Owner::NONE && self.held_by(owner) >= self.per_user {
+            return Err(Reason::ReplayUserFull);
         }
         if self.seen.len() >= self.capacity {
             return Err(Reason::ReplayCacheFull);
         }
         self.seen.insert(fingerprint);
+        if owner != Owner::NONE {
+            *self.owned.entry(owner).or_insert(0) += 1;
+        }
+        let entry = Entry { fingerprint, owner };
         // Search from the back: new tokens usually expire last.
         let position = self.buckets.iter().rposition(|bucket| bucket.expires_at <= expires_at);
         match position {
             Some(index) if self.buckets[index].expires_at == expires_at => {
-                self.buckets[index].fingerprints.push(fingerprint);
+                self.buckets[index].entries.push(entry);
             }
             Some(index) => {
-                self.buckets.insert(index + 1, Bucket { expires_at, fingerprints: vec![fingerprint] });
+                self.buckets.insert(index + 1, Bucket { expires_at, entries: vec![entry] });
             }
-            None => self.buckets.push_front(Bucket { expires_at, fingerprints: vec![fingerprint] }),
+            None => self.buckets.push_front(Bucket { expires_at, entries: vec![entry] }),
         }
         Ok(())
     }
@@ -288,6 +397,43 @@ mod tests {
         cache.purge(60);
         assert!(cache.is_empty());
         assert!(cache.seen.capacity() < peak / 4, "{} of {peak}", cache.seen.capacity());
+    }
+
+    #[test]
+    fn each_user_gets_a_bounded_share() {
+        // The case: capacity 10, 3 per user.
+        let mut cache = ReplayCache::with_share(10, 3);
+        let alice = cache.owner(b"alice", b"example.com");
+        for n in 0..3 {
+            assert_eq!(cache.insert_for(fingerprint(n), alice, 90, 0), Ok(()));
+        }
+        assert_eq!(cache.insert_for(fingerprint(3), alice, 90, 0), Err(Reason::ReplayUserFull));
+        // A replay is still a replay.
+        assert_eq!(cache.insert_for(fingerprint(0), alice, 90, 0), Err(Reason::Replayed));
+        for (n, user) in [(10, "bob"), (11, "carol"), (12, "dave")] {
+            let owner = cache.owner(user.as_bytes(), b"example.com");
+            assert_ne!(owner, alice);
+            assert_eq!(cache.insert_for(fingerprint(n), owner, 90, 0), Ok(()), "{user}");
+        }
+        // The same name on another host is another user.
+        let other_alice = cache.owner(b"alice", b"example.org");
+        assert_eq!(cache.insert_for(fingerprint(20), other_alice, 90, 0), Ok(()));
+        assert_eq!(cache.held_by(alice), 3);
+        // Alice's share comes back as her entries expire.
+        cache.purge(90);
+        assert_eq!(cache.held_by(alice), 0);
+        assert!(cache.owned.is_empty());
+        assert_eq!(cache.insert_for(fingerprint(3), alice, 180, 90), Ok(()));
+    }
+
+    #[test]
+    fn owners_differ_between_caches() {
+        // A keyed hash: nobody can work out offline which names collide.
+        let a = ReplayCache::new(1);
+        let b = ReplayCache::new(1);
+        assert_eq!(a.owner(b"alice", b"h"), a.owner(b"alice", b"h"));
+        assert_ne!(a.owner(b"alice", b"h"), b.owner(b"alice", b"h"));
+        assert_ne!(a.owner(b"alice", b"h"), Owner::NONE);
     }
 
     #[test]

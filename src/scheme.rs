@@ -3,6 +3,7 @@
 
 use crate::error::{ConfigError, Reason};
 use crate::replay::{self, Fingerprint, ReplayCache};
+use crate::store::{self, RedisStore};
 use crate::token::{self, Secrets};
 use crate::totp::{self, Algorithm, Totp};
 
@@ -26,6 +27,15 @@ pub struct Options {
     pub nonce_length: Option<i64>,
     /// Live entries a verifier remembers (`replay_capacity`).
     pub replay_capacity: Option<i64>,
+    /// Live entries of one user (`replay_per_user`).
+    pub replay_per_user: Option<i64>,
+    /// A shared replay store (`replay_store`, `redis://...`) instead of
+    /// the in-process cache. May hold a password: never printed.
+    pub replay_store: Option<Vec<u8>>,
+    /// Connect timeout in milliseconds (`replay_store_connect_timeout`).
+    pub replay_store_connect_timeout: Option<i64>,
+    /// Reply timeout in milliseconds (`replay_store_timeout`).
+    pub replay_store_timeout: Option<i64>,
 }
 
 impl core::fmt::Debug for Options {
@@ -37,6 +47,10 @@ impl core::fmt::Debug for Options {
             .field("window", &self.window)
             .field("nonce_length", &self.nonce_length)
             .field("replay_capacity", &self.replay_capacity)
+            .field("replay_per_user", &self.replay_per_user)
+            .field("replay_store", &self.replay_store.as_ref().map(|_| "(set)"))
+            .field("replay_store_connect_timeout", &self.replay_store_connect_timeout)
+            .field("replay_store_timeout", &self.replay_store_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -201,10 +215,23 @@ impl Scheme {
         })
     }
 
-    /// The second at which a token minted in `step` stops verifying.
+    /// The second from which a token accepted at `now` can no longer
+    /// verify at any step: every step within reach at `now` (the window
+    /// around the current step) is out of reach again. Decided by time,
+    /// not by the step that matched: with a short OTP two steps of the
+    /// window can share a code, and an entry kept only for the nearest one
+    /// would go while the other still verifies (6 digits, seed
+    /// XVGR73KMZH2M4XMY twice: steps 61797158 and 61797159).
     #[must_use]
-    pub fn expiry(&self, step: u64) -> u64 {
-        step.saturating_add(self.window + 1).saturating_mul(self.totp.period())
+    pub fn expiry_after(&self, now: u64) -> u64 {
+        let last_in_reach = self.totp.step(now).saturating_add(self.window);
+        last_in_reach.saturating_add(self.window + 1).saturating_mul(self.totp.period())
+    }
+
+    /// How many characters of a valid token are its OTP and nonce digits.
+    #[must_use]
+    pub fn digits_length(&self) -> usize {
+        self.totp.digits() as usize + self.nonce_length
     }
 
     /// Mints a token for `username@host` at `now` with the given nonce digits.
@@ -255,15 +282,26 @@ impl Scheme {
     }
 }
 
+/// Where a verifier remembers used tokens.
+#[derive(Debug)]
+pub enum Replay {
+    /// The bounded in-process cache (the default).
+    Local(ReplayCache),
+    /// A Redis shared with other processes (`replay_store`). Boxed: it is
+    /// several times the size of the cache's handle.
+    Shared(Box<RedisStore>),
+}
+
 /// A scheme with its replay cache: each token is accepted at most once.
 #[derive(Debug)]
 pub struct Verifier {
     scheme: Scheme,
-    replay: ReplayCache,
+    replay: Replay,
 }
 
 impl Verifier {
-    /// Validates the options (including `replay_capacity`) and keys the HMACs.
+    /// Validates the options (including the replay options) and keys the
+    /// HMACs. With `replay_store` the store is parsed, not yet connected.
     ///
     /// # Errors
     /// [`ConfigError`] naming the first bad option.
@@ -276,7 +314,41 @@ impl Verifier {
             "replay_capacity",
             "an integer from 1 to 100000000",
         )?;
-        Ok(Verifier { scheme, replay: ReplayCache::new(capacity) })
+        let per_user = in_range(
+            options.replay_per_user,
+            replay::DEFAULT_PER_USER,
+            &(1..=replay::MAX_CAPACITY),
+            "replay_per_user",
+            "an integer from 1 to 100000000",
+        )?;
+        let replay = match &options.replay_store {
+            Some(url) => Replay::Shared(Box::new(RedisStore::open(
+                url,
+                options.replay_store_connect_timeout,
+                options.replay_store_timeout,
+            )?)),
+            None => {
+                if options.replay_store_connect_timeout.is_some() || options.replay_store_timeout.is_some() {
+                    return Err(ConfigError::new("replay_store", "is not set, so its timeouts mean nothing"));
+                }
+                Replay::Local(ReplayCache::with_share(capacity, per_user))
+            }
+        };
+        Ok(Verifier { scheme, replay })
+    }
+
+    /// Where used tokens are remembered.
+    #[must_use]
+    pub fn replay(&self) -> &Replay {
+        &self.replay
+    }
+
+    /// The shared store, to ping it (benchmarks, health checks).
+    pub fn replay_store_mut(&mut self) -> Option<&mut RedisStore> {
+        match &mut self.replay {
+            Replay::Shared(store) => Some(store),
+            Replay::Local(_) => None,
+        }
     }
 
     /// The scheme behind this verifier.
@@ -285,23 +357,41 @@ impl Verifier {
         &self.scheme
     }
 
-    /// The replay cache.
+    /// The in-process replay cache, unless a shared store is used.
     #[must_use]
-    pub fn replay_cache(&self) -> &ReplayCache {
-        &self.replay
+    pub fn replay_cache(&self) -> Option<&ReplayCache> {
+        match &self.replay {
+            Replay::Local(cache) => Some(cache),
+            Replay::Shared(_) => None,
+        }
     }
 
-    /// Checks a token and records it as used.
+    /// Checks a token and records it as used: in the in-process cache,
+    /// or with one round trip to the shared store.
     ///
     /// # Errors
-    /// The [`Reason`] of the first failed check, [`Reason::Replayed`] or
-    /// [`Reason::ReplayCacheFull`].
+    /// The [`Reason`] of the first failed check, [`Reason::Replayed`],
+    /// [`Reason::ReplayUserFull`], [`Reason::ReplayCacheFull`] or
+    /// [`Reason::ReplayStoreUnavailable`].
     pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Verified, Reason> {
-        // Expire on every call, not only on success, so that a stream of
-        // refused tokens still lets expired entries go.
-        self.replay.expire(now, replay::EXPIRY_BATCH);
+        if let Replay::Local(cache) = &mut self.replay {
+            // Expire on every call, not only on success, so that a stream
+            // of refused tokens still lets expired entries go.
+            cache.expire(now, replay::EXPIRY_BATCH);
+        }
         let verified = self.scheme.verify(username, host, token, now)?;
-        self.replay.insert(verified.fingerprint, self.scheme.expiry(verified.step), now)?;
+        let expires_at = self.scheme.expiry_after(now);
+        match &mut self.replay {
+            Replay::Local(cache) => {
+                let owner = cache.owner(username, host);
+                cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
+            }
+            Replay::Shared(store) => {
+                // Verified: the token starts with exactly this many digits.
+                let digits = token.get(..self.scheme.digits_length()).ok_or(Reason::Malformed)?;
+                store.claim(&store::key(host, username, digits), store::lifetime_ms(expires_at, now))?;
+            }
+        }
         Ok(verified)
     }
 }
@@ -434,12 +524,119 @@ mod tests {
         assert!(verifier.verify(b"alice", b"example.com", b.as_bytes(), T + 30).is_ok());
         // The community module accepted A again here.
         assert_eq!(verifier.verify(b"alice", b"example.com", a.as_bytes(), T + 30), Err(Reason::Replayed));
-        assert_eq!(verifier.replay_cache().len(), 2);
-        // Entries go when the token could no longer verify anyway.
+        assert_eq!(verifier.replay_cache().expect("local").len(), 2);
+        // Entries go once no step within reach when the token was accepted
+        // is within reach any more: three steps after the step of use.
         assert_eq!(verifier.verify(b"alice", b"example.com", a.as_bytes(), T + 60), Err(Reason::OtpMismatch));
-        assert_eq!(verifier.replay_cache().len(), 1);
+        assert_eq!(verifier.replay_cache().expect("local").len(), 2);
         assert_eq!(verifier.verify(b"alice", b"example.com", b.as_bytes(), T + 90), Err(Reason::OtpMismatch));
-        assert!(verifier.replay_cache().is_empty());
+        assert_eq!(verifier.replay_cache().expect("local").len(), 1);
+        assert_eq!(verifier.verify(b"alice", b"example.com", b.as_bytes(), T + 120), Err(Reason::OtpMismatch));
+        assert!(verifier.replay_cache().expect("local").is_empty());
+    }
+
+    #[test]
+    fn entries_live_by_time_not_by_the_step_that_matched() {
+        // The case: with 6 digits, steps 61797158 and 61797159 of
+        // this seed share a code. Accepted in the first, the token is in
+        // reach again through the second one step later.
+        let mut short = options();
+        short.otp_seed = Some(b"XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY".to_vec());
+        short.digits = Some(6);
+        let scheme = Scheme::new(&short).expect("valid");
+        let s: u64 = 61_797_158;
+        assert_eq!(scheme.totp().code_at(s * 30), scheme.totp().code_at((s + 1) * 30));
+        assert_eq!(scheme.totp().code_at(s * 30), "798389", "pyotp's code for this step");
+        let token = scheme.generate(b"alice", b"example.com", NONCE, s * 30).expect("mint");
+        let mut verifier = Verifier::new(&short).expect("valid");
+        let at = |step: u64| step * 30 + 5;
+        assert!(verifier.verify(b"alice", b"example.com", token.as_bytes(), at(s)).is_ok());
+        assert_eq!(verifier.verify(b"alice", b"example.com", token.as_bytes(), at(s + 1)), Err(Reason::Replayed));
+        // Accepted again here before: the entry went with step s + 1.
+        assert_eq!(verifier.verify(b"alice", b"example.com", token.as_bytes(), at(s + 2)), Err(Reason::Replayed));
+        assert_eq!(verifier.verify(b"alice", b"example.com", token.as_bytes(), at(s + 3)), Err(Reason::OtpMismatch));
+        assert!(verifier.replay_cache().expect("local").is_empty());
+    }
+
+    #[test]
+    fn the_lifetime_covers_every_step_in_reach() {
+        for window in [0u64, 1, 3] {
+            let mut o = options();
+            o.window = Some(i64::try_from(window).expect("small"));
+            let scheme = Scheme::new(&o).expect("valid");
+            for now in [T, T / 30 * 30, T / 30 * 30 + 29] {
+                let step = now / 30;
+                // Reach at `now` goes up to step + window; that step stays in
+                // reach until step + 2 * window, so the entry lives to the
+                // start of step + 2 * window + 1.
+                assert_eq!(scheme.expiry_after(now), (step + 2 * window + 1) * 30, "window {window} at {now}");
+                // Whichever step in reach a token was minted in, it stops
+                // verifying no later than that.
+                for minted in step.saturating_sub(window)..=step + window {
+                    let token = scheme.generate(b"a", b"h", NONCE, minted * 30).expect("mint");
+                    let expiry = scheme.expiry_after(now);
+                    assert!(scheme.verify(b"a", b"h", token.as_bytes(), expiry - 1).is_ok() || minted < step + window);
+                    assert_eq!(scheme.verify(b"a", b"h", token.as_bytes(), expiry), Err(Reason::OtpMismatch));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_verifier_gives_each_user_a_share() {
+        // The case: capacity 10, 3 per user.
+        let mut o = options();
+        o.replay_capacity = Some(10);
+        o.replay_per_user = Some(3);
+        let mut verifier = Verifier::new(&o).expect("valid");
+        let scheme = scheme();
+        let nonce = |n: u64| format!("{n:032}");
+        for n in 0..3 {
+            let token = scheme.generate(b"alice", b"example.com", nonce(n).as_bytes(), T).expect("mint");
+            assert!(verifier.verify(b"alice", b"example.com", token.as_bytes(), T).is_ok());
+        }
+        let fourth = scheme.generate(b"alice", b"example.com", nonce(3).as_bytes(), T).expect("mint");
+        assert_eq!(verifier.verify(b"alice", b"example.com", fourth.as_bytes(), T), Err(Reason::ReplayUserFull));
+        for user in ["bob", "carol", "dave"] {
+            let token = scheme.generate(user.as_bytes(), b"example.com", nonce(9).as_bytes(), T).expect("mint");
+            assert!(verifier.verify(user.as_bytes(), b"example.com", token.as_bytes(), T).is_ok(), "{user}");
+        }
+    }
+
+    #[test]
+    fn store_options_are_validated() {
+        let check = |edit: &dyn Fn(&mut Options), option: &str| {
+            let mut bad = options();
+            edit(&mut bad);
+            assert_eq!(Verifier::new(&bad).expect_err(option).option(), option);
+        };
+        check(&|o| o.replay_per_user = Some(0), "replay_per_user");
+        check(&|o| o.replay_store = Some(b"http://localhost".to_vec()), "replay_store");
+        check(&|o| o.replay_store_timeout = Some(5), "replay_store");
+        check(
+            &|o| {
+                o.replay_store = Some(b"redis://127.0.0.1".to_vec());
+                o.replay_store_timeout = Some(0);
+            },
+            "replay_store_timeout",
+        );
+        let mut good = options();
+        good.replay_store = Some(b"redis://127.0.0.1:1/3".to_vec());
+        let verifier = Verifier::new(&good).expect("valid");
+        assert!(verifier.replay_cache().is_none());
+        assert!(matches!(verifier.replay(), Replay::Shared(_)));
+    }
+
+    #[test]
+    fn a_verifier_with_an_unreachable_store_refuses_valid_tokens_only() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let mut o = options();
+        o.replay_store = Some(format!("redis://127.0.0.1:{port}").into_bytes());
+        let mut verifier = Verifier::new(&o).expect("valid");
+        let token = scheme().generate(b"alice", b"example.com", NONCE, T).expect("mint");
+        assert_eq!(verifier.verify(b"alice", b"example.com", token.as_bytes(), T), Err(Reason::ReplayStoreUnavailable));
+        // Bad tokens are refused for what they are, without the store.
+        assert_eq!(verifier.verify(b"bob", b"example.com", token.as_bytes(), T), Err(Reason::BadSignature));
     }
 
     #[test]

@@ -63,6 +63,7 @@ fuzz_target!(|data: &[u8]| {
         window,
         nonce_length,
         replay_capacity,
+        ..Options::default()
     };
 
     let seed_ok =

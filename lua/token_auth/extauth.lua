@@ -247,6 +247,9 @@ local function new_handler(token_auth, verifiers)
 		return entry[1], entry[2]
 	end
 
+	-- The replay store outage each verifier last logged.
+	local outages_logged = {}
+
 	-- Plain lower-case ASCII names are their own nodeprep.
 	local function prepare_user(user)
 		if user ~= "" and not find(user, "[^a-z0-9._%-]") then return user end
@@ -277,6 +280,16 @@ local function new_handler(token_auth, verifiers)
 			end
 			local verified, code = verifier:verify(prepared_user, prepared_host, sub(request, c3 + 1))
 			if verified then return true end
+			if code == "replay_store_unavailable" then
+				-- An outage refuses every login: logged once per outage and verifier.
+				local stats = verifier:stats()
+				if outages_logged[verifier] == stats.replay_store_outages then return false end
+				outages_logged[verifier] = stats.replay_store_outages
+				log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code,
+					"replay store: " .. tostring(stats.replay_store_error)
+					.. "; refusing every token until it answers, logged once")
+				return false
+			end
 			log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code)
 			return false
 		elseif command == "isuser" then

@@ -1,0 +1,120 @@
+-- Prosody with token_replay_store: two real Prosody servers serving the same
+-- VirtualHost on different ports, one real redis-server, a real XMPP client
+-- (slixmpp) and tokens minted by pyotp + hmac. Run from the repository root:
+--   lua5.4 /usr/bin/busted --run=redis
+
+describe("Prosody servers sharing a Redis replay store #redis", function()
+	local prosody = require "spec.support.prosody";
+	local redis = require "spec.support.redis";
+	local socket = require "socket";
+
+	local SEED = prosody.random_base32();
+	local SECRET = prosody.random_base32();
+	local HOST = "shared.test";
+
+	local store, a, b;
+	local spec;
+
+	local function mint(user)
+		-- Stay clear of the last seconds of a step: the token must still be
+		-- in the window when the server checks it.
+		local left = 30 - socket.gettime() % 30;
+		if left < 3 then
+			socket.sleep(left + 0.2);
+		end
+		return prosody.mint({ user = user, host = HOST, seed = SEED, secret = SECRET });
+	end
+
+	local function login(server, user, token)
+		return server:login({ jid = user .. "@" .. HOST, mech = "X-TOKEN", password = token });
+	end
+
+	local function assert_bound(answer)
+		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
+	end
+
+	local function assert_refused(answer, condition)
+		assert.is_false(answer.ok);
+		assert.equal(condition, answer.condition, answer.text);
+		assert.equal(0, answer.exit_status); -- a clean SASL <failure/>, not a hang-up
+	end
+
+	local function count(text, plain)
+		local n, at = 0, 1;
+		while true do
+			local found = text:find(plain, at, true);
+			if not found then
+				return n;
+			end
+			n, at = n + 1, found + 1;
+		end
+	end
+
+	setup(function()
+		store = assert(redis.start());
+		spec = {
+			hosts = { HOST };
+			options = {
+				otp_seed = SEED;
+				token_secret = SECRET;
+				token_replay_store = store.url;
+				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
+			};
+		};
+		a = assert(prosody.start(spec));
+		b = assert(prosody.start(spec));
+	end);
+
+	teardown(function()
+		for _, server in ipairs({ a, b }) do
+			if server then server:stop(); end
+		end
+		if store then store:stop(); end
+	end);
+
+	it("refuses on one server a token used on the other", function()
+		assert.are_not.equal(a.port, b.port);
+		local one, two = mint("alice"), mint("bob");
+		assert_bound(login(a, "alice", one));
+		assert_refused(login(b, "alice", one), "not-authorized");
+		assert_bound(login(b, "bob", two));
+		assert_refused(login(a, "bob", two), "not-authorized");
+		assert.matches("Token refused for alice@shared.test via X-TOKEN: replayed", b:log(), 1, true);
+		assert.matches("Token refused for bob@shared.test via X-TOKEN: replayed", a:log(), 1, true);
+		assert.equal("2", store:cli("DBSIZE"));
+	end);
+
+	it("keeps refusing after a restart a token used before it", function()
+		local token = mint("carol");
+		assert_bound(login(a, "carol", token));
+		a:stop();
+		a = assert(prosody.start(spec));
+		assert_refused(login(a, "carol", token), "not-authorized");
+		assert.matches("Token refused for carol@shared.test via X-TOKEN: replayed", a:log(), 1, true);
+	end);
+
+	it("answers temporary-auth-failure while Redis is down, logs it once, and logs in again once it is back", function()
+		local pid = a.pid;
+		assert_bound(login(a, "dave", mint("dave")));
+		store:stop();
+		assert_refused(login(a, "dave", mint("dave")), "temporary-auth-failure");
+		assert_refused(login(a, "erin", mint("erin")), "temporary-auth-failure");
+		local log = a:log();
+		assert.equal(1, count(log, "Replay store unavailable (connection "));
+		assert.equal(0, count(log, "info\tToken refused for dave@shared.test via X-TOKEN: replay_store_unavailable"));
+
+		store = assert(redis.start({ port = store.port }));
+		local answer;
+		for _ = 1, 5 do
+			answer = login(a, "dave", mint("dave"));
+			if answer.ok then break; end
+			socket.sleep(0.2);
+		end
+		assert_bound(answer);
+		assert.equal(pid, a.pid);
+		assert.is_true(a:alive());
+		log = a:wait_for_log("Replay store answers again", 5);
+		assert.equal(1, count(log, "Replay store answers again"));
+		assert.equal(1, count(log, "Replay store unavailable ("));
+	end);
+end);

@@ -1,0 +1,268 @@
+-- The replay store shared through Redis, against a real redis-server started
+-- here on a free 127.0.0.1 port: the Lua API (new_verifier{ replay_store = ... }),
+-- what lands in Redis, outages and recovery, and two `token-auth extauth`
+-- helpers sharing one store.
+
+local shell = require "spec.support.shell"
+local redis = require "spec.support.redis"
+
+local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+local SECRET = "redis-spec-secret-0123456789"
+
+describe("the Redis replay store #redis", function()
+	local token_auth = require "token_auth"
+	local server
+	local nonce_counter = 0
+
+	local function mint(user, time, config)
+		nonce_counter = nonce_counter + 1
+		local c = { otp_seed = SEED, token_secret = SECRET, time = time,
+			nonce = ("%032d"):format(nonce_counter + math.random(1, 1e9) * 1000) }
+		for k, v in pairs(config or {}) do c[k] = v end
+		return token_auth.generate_token(user, "example.com", c)
+	end
+
+	local function verifier(extra)
+		local config = { otp_seed = SEED, token_secret = SECRET, replay_store = server.url }
+		for k, v in pairs(extra or {}) do config[k] = v end
+		return assert(token_auth.new_verifier(config))
+	end
+
+	setup(function()
+		server = assert(redis.start())
+	end)
+
+	teardown(function()
+		if server then server:stop() end
+	end)
+
+	before_each(function()
+		if server.stopped then
+			server = assert(redis.start({ port = server.port }))
+		end
+		server:cli("FLUSHALL")
+	end)
+
+	it("accepts a token once across verifiers that share it", function()
+		local a, b = verifier(), verifier()
+		local token = mint("alice")
+		assert.same({ true, nil }, { a:verify("alice", "example.com", token) })
+		assert.same({ nil, "replayed" }, { b:verify("alice", "example.com", token) })
+		assert.same({ nil, "replayed" }, { a:verify("alice", "example.com", token) })
+		local other = mint("alice")
+		assert.same({ true, nil }, { b:verify("alice", "example.com", other) })
+		assert.same({ nil, "replayed" }, { a:verify("alice", "example.com", other) })
+		assert.equal("redis", a:stats().replay_store)
+		assert.is_true(a:stats().replay_store_available)
+		assert.equal("token_auth verifier (replay store: redis)", tostring(a))
+		assert.same({ true, nil }, { a:ping_store() })
+		local local_only = assert(token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET }))
+		local ok, err = pcall(local_only.ping_store, local_only)
+		assert.is_false(ok)
+		assert.matches("token_auth.ping_store: this verifier has no replay_store", tostring(err), 1, true)
+	end)
+
+	it("writes one host-scoped key per token, holding nothing of it, for its remaining lifetime", function()
+		local v = verifier()
+		local now = os.time()
+		local token = mint("alice", now)
+		assert.is_true(v:verify("alice", "example.com", token, now))
+		local keys = server:cli("KEYS", "*")
+		assert.matches("^token_auth:example%.com:%x+$", keys)
+		assert.equal(#"token_auth:example.com:" + 32, #keys)
+		assert.not_matches(token:match("^(%d+)"):sub(9, 20), keys, 1, true)
+		assert.not_matches(token:match(" (.*)$"):sub(1, 12), keys, 1, true)
+		assert.equal("1", server:cli("GET", keys))
+		-- Accepted in step s, it lives until no step in reach then is in
+		-- reach: the start of step s + 3 (window 1, 30 s steps).
+		local want = ((math.floor(now / 30) + 3) * 30 - now) * 1000
+		local pttl = tonumber(server:cli("PTTL", keys))
+		assert.is_true(pttl <= want and pttl > want - 5000, "PTTL " .. pttl .. ", want about " .. want)
+	end)
+
+	it("refuses a colliding OTP step until the token is out of reach (6 digits, the issue's case)", function()
+		-- Steps 61797158 and 61797159 of this seed share a 6-digit code.
+		local config = { otp_seed = "XVGR73KMZH2M4XMYXVGR73KMZH2M4XMY", digits = 6 }
+		local s = 61797158
+		assert.equal(token_auth.totp(config.otp_seed, { digits = 6, time = s * 30 }),
+			token_auth.totp(config.otp_seed, { digits = 6, time = (s + 1) * 30 }))
+		local token = mint("alice", s * 30, config)
+		local v = verifier(config)
+		assert.same({ true, nil }, { v:verify("alice", "example.com", token, s * 30 + 5) })
+		assert.same({ nil, "replayed" }, { v:verify("alice", "example.com", token, (s + 1) * 30 + 5) })
+		assert.same({ nil, "replayed" }, { v:verify("alice", "example.com", token, (s + 2) * 30 + 5) })
+		assert.same({ nil, "otp_mismatch" }, { v:verify("alice", "example.com", token, (s + 3) * 30 + 5) })
+		-- The key lives (s + 3) * 30 - (s * 30 + 5) = 85 s.
+		local pttl = tonumber(server:cli("PTTL", server:cli("KEYS", "*")))
+		assert.is_true(pttl > 80000 and pttl <= 85000, "PTTL " .. pttl)
+	end)
+
+	it("keeps its keys in the database the URL names", function()
+		local v = verifier({ replay_store = server.url .. "/3" })
+		assert.is_true(v:verify("alice", "example.com", mint("alice")))
+		assert.equal("0", server:cli("DBSIZE"))
+		assert.equal("1", server:cli("-n", "3", "DBSIZE"))
+	end)
+
+	it("refuses with replay_store_unavailable while Redis is down, and recovers without a new verifier", function()
+		local v = verifier()
+		assert.is_true(v:verify("alice", "example.com", mint("alice")))
+		server:stop()
+		local started = shell.now()
+		assert.same({ nil, "replay_store_unavailable" }, { v:verify("alice", "example.com", mint("alice")) })
+		assert.same({ nil, "replay_store_unavailable" }, { v:verify("alice", "example.com", mint("alice")) })
+		assert.is_true(shell.now() - started < 0.2, "refusals must not wait")
+		-- Bad tokens are still refused for what they are.
+		assert.same({ nil, "bad_signature" }, { v:verify("bob", "example.com", mint("alice")) })
+		local stats = v:stats()
+		assert.is_false(stats.replay_store_available)
+		assert.equal(1, stats.replay_store_outages)
+		assert.equal(2, stats.replay_store_refusals)
+		assert.equal("connection refused", stats.replay_store_error)
+
+		server = assert(redis.start({ port = server.port }))
+		local deadline = shell.now() + 3
+		local ok, reason
+		repeat
+			ok, reason = v:verify("alice", "example.com", mint("alice"))
+			if not ok then shell.sleep(0.05) end
+		until ok or shell.now() > deadline
+		assert.same({ true, nil }, { ok, reason })
+		assert.is_true(v:stats().replay_store_available)
+		assert.equal(1, v:stats().replay_store_outages)
+	end)
+
+	it("gives up on a Redis that hangs within its reply timeout, and comes back when it answers", function()
+		local v = verifier({ replay_store_timeout = 30, replay_store_connect_timeout = 40 })
+		assert.is_true(v:verify("alice", "example.com", mint("alice")))
+		server:pause()
+		local function timed()
+			local started = shell.now()
+			local result = { v:verify("alice", "example.com", mint("alice")) }
+			return result, shell.now() - started
+		end
+		-- The reply times out; the next token tries a new connection, whose
+		-- handshake times out; from then on refusals do not wait at all.
+		local first, waited = timed()
+		local second, waited_second = timed()
+		local third, waited_third = timed()
+		server:resume()
+		for _, result in ipairs({ first, second, third }) do
+			assert.same({ nil, "replay_store_unavailable" }, result)
+		end
+		assert.is_true(waited >= 0.025 and waited < 0.25, "waited " .. waited .. " s")
+		assert.is_true(waited_second >= 0.03 and waited_second < 0.25, "waited " .. waited_second .. " s")
+		-- (Below the 30 ms it would take to time out again, with room for a busy machine.)
+		assert.is_true(waited_third < 0.025, "waited " .. waited_third .. " s")
+		assert.equal("timed out", v:stats().replay_store_error)
+		assert.equal(1, v:stats().replay_store_outages)
+		local ok
+		local deadline = shell.now() + 3
+		repeat
+			ok = v:verify("alice", "example.com", mint("alice"))
+			if not ok then shell.sleep(0.05) end
+		until ok or shell.now() > deadline
+		assert.is_true(ok)
+	end)
+
+	it("speaks to a Redis with a password, and says so when the password is wrong", function()
+		local secured = assert(redis.start({ password = "s3cret-pass" }))
+		local ok, err = pcall(function()
+			local v = verifier({ replay_store = secured.url })
+			assert.is_true(v:verify("alice", "example.com", mint("alice")))
+			assert.equal("1", secured:cli("DBSIZE"))
+			local wrong = verifier({ replay_store = ("redis://:wrong@127.0.0.1:%d"):format(secured.port) })
+			assert.same({ nil, "replay_store_unavailable" }, { wrong:verify("alice", "example.com", mint("alice")) })
+			local problem = wrong:stats().replay_store_error
+			assert.equal("authentication failed", problem)
+			assert.not_matches("wrong", problem)
+		end)
+		secured:stop()
+		assert(ok, err)
+	end)
+
+	it("speaks to a Redis over a unix socket", function()
+		local local_only = assert(redis.start({ unix_socket = true }))
+		local ok, err = pcall(function()
+			for _, url in ipairs({ "redis+unix://" .. local_only.socket_path, "unix://" .. local_only.socket_path .. "?db=2" }) do
+				local v = verifier({ replay_store = url })
+				assert.is_true(v:verify("alice", "example.com", mint("alice")), url)
+			end
+			assert.equal("1", local_only:cli("DBSIZE"))
+			assert.equal("1", local_only:cli("-n", "2", "DBSIZE"))
+		end)
+		local_only:stop()
+		assert(ok, err)
+	end)
+
+	it("refuses bad store options at creation, naming them and never the URL", function()
+		for _, bad in ipairs({
+			{ { replay_store = "http://:hunter2@localhost" }, "^replay_store: " },
+			{ { replay_store = 6379 }, "^replay_store: must be a string" },
+			{ { replay_store_timeout = 0 }, "^replay_store_timeout: " },
+			{ { replay_store_connect_timeout = 20000 }, "^replay_store_connect_timeout: " },
+		}) do
+			local config = { otp_seed = SEED, token_secret = SECRET, replay_store = server.url }
+			for k, v in pairs(bad[1]) do config[k] = v end
+			local v, err = token_auth.new_verifier(config)
+			assert.is_nil(v)
+			assert.matches(bad[2], err)
+			assert.not_matches("hunter2", err)
+		end
+	end)
+
+	describe("shared by two `token-auth extauth` helpers", function()
+		local repo = shell.repo_root()
+		local lua, build = shell.interpreter()
+		local dir = shell.temp_dir("token-auth-redis-extauth")
+
+		teardown(function()
+			os.execute("rm -rf " .. shell.quote(dir))
+		end)
+
+		-- One helper process: answers the requests, then exits at end of input.
+		local function helper(config_path, requests)
+			local input = dir .. "/in"
+			shell.write_file(input, table.concat(requests, "\n") .. "\n")
+			local out = shell.capture(("env -u LUA_CPATH_5_4 LUA_CPATH=%s %s %s extauth --config %s <%s 2>>%s"):format(
+				shell.quote(repo .. "/build/" .. build .. "/?.so;;"), lua, shell.quote(repo .. "/bin/token-auth"),
+				shell.quote(config_path), shell.quote(input), shell.quote(dir .. "/err")))
+			return out
+		end
+
+		it("refuses in the second helper a token the first accepted", function()
+			local config_path = dir .. "/token.cfg.lua"
+			shell.write_file(config_path, ("token_secret = %q\notp_seed = %q\ntoken_replay_store = %q\n"
+				.. "VirtualHost \"example.com\"\n"):format(SECRET, SEED, server.url))
+			local one, two = mint("alice"), mint("bob")
+			assert.equal("1\n", helper(config_path, { "auth:alice:example.com:" .. one }))
+			assert.equal("0\n1\n", helper(config_path, { "auth:alice:example.com:" .. one, "auth:bob:example.com:" .. two }))
+			assert.equal("0\n", helper(config_path, { "auth:bob:example.com:" .. two }))
+			local err = shell.read_file(dir .. "/err") or ""
+			assert.matches("auth for alice@example.com failed: replayed", err, 1, true)
+			assert.matches("auth for bob@example.com failed: replayed", err, 1, true)
+			assert.not_matches(one:match(" (.*)$"), err, 1, true)
+			-- Without the shared store, each helper has its own cache.
+			local alone = dir .. "/alone.cfg.lua"
+			shell.write_file(alone, ("token_secret = %q\notp_seed = %q\n"):format(SECRET, SEED))
+			local three = mint("carol")
+			assert.equal("1\n", helper(alone, { "auth:carol:example.com:" .. three }))
+			assert.equal("1\n", helper(alone, { "auth:carol:example.com:" .. three }))
+		end)
+
+		it("answers 0 with replay_store_unavailable while Redis is down", function()
+			local config_path = dir .. "/down.cfg.lua"
+			shell.write_file(config_path, ("token_secret = %q\notp_seed = %q\ntoken_replay_store = %q\n"):format(
+				SECRET, SEED, ("redis://127.0.0.1:%d"):format(shell.free_port())))
+			os.remove(dir .. "/err")
+			assert.equal("0\n0\n0\n", helper(config_path, { "auth:alice:example.com:" .. mint("alice"),
+				"auth:bob:example.com:" .. mint("bob"), "auth:carol:example.com:" .. mint("carol") }))
+			local err = shell.read_file(dir .. "/err") or ""
+			-- Once per outage, not once per request.
+			local _, lines = err:gsub("replay_store_unavailable", "")
+			assert.equal(1, lines, err)
+			assert.matches("token-auth: extauth: auth for alice@example.com failed: replay_store_unavailable "
+				.. "(replay store: connection refused; refusing every token until it answers, logged once)\n", err, 1, true)
+		end)
+	end)
+end)

@@ -1,0 +1,139 @@
+-- Start and stop a throwaway redis-server for the specs and benchmarks.
+--
+--   local redis = require "spec.support.redis"
+--   local server = assert(redis.start({ password = "...", unix_socket = true, port = P }))
+--   server.port, server.pid, server.dir, server.url, server.socket_path
+--   server:cli("DBSIZE")       -> redis-cli's output (no trailing newline)
+--   server:pause(), server:resume()   (SIGSTOP / SIGCONT: a Redis that hangs)
+--   server:stop()              -> SIGTERM, then SIGKILL; removes the temp dir
+--   redis.version()            -> "7.0.15" (what `redis-server --version` says)
+--
+-- Debian's redis-server, started as the tests' own process on a free
+-- 127.0.0.1 port (or the port given, to restart "the same" Redis), with no
+-- persistence (--save "" --appendonly no) and its files in a fresh temp dir.
+-- stop() signals only the PID this module started, after checking that it
+-- is still that redis-server. Works under Lua 5.4, 5.1 and LuaJIT.
+
+local shell = require "spec.support.shell";
+
+local quote, run, sleep = shell.quote, shell.capture, shell.sleep;
+
+local redis = {};
+
+local server_mt = {};
+server_mt.__index = server_mt;
+
+function redis.version()
+	local out = run("redis-server --version 2>/dev/null");
+	return out:match("v=(%d+%.%d+%.%d+)");
+end
+
+function redis.available()
+	return redis.version() ~= nil;
+end
+
+-- spec: { port = P, password = "...", unix_socket = true, timeout = 10 }
+-- Returns the server, or nil and why it did not come up (nothing is left
+-- running then).
+function redis.start(spec)
+	spec = spec or {};
+	local dir = shell.temp_dir("token-auth-redis");
+	local server = setmetatable({
+		dir = dir;
+		port = spec.port or shell.free_port();
+		password = spec.password;
+		log_path = dir .. "/redis.log";
+		console_path = dir .. "/console.log";
+	}, server_mt);
+	local args = {
+		"--port", tostring(server.port), "--bind", "127.0.0.1", "--save", "''", "--appendonly", "no",
+		"--dir", quote(dir), "--logfile", quote(server.log_path), "--daemonize", "no",
+	};
+	if spec.password then
+		args[#args + 1] = "--requirepass " .. quote(spec.password);
+	end
+	if spec.unix_socket then
+		server.socket_path = dir .. "/redis.sock";
+		args[#args + 1] = "--unixsocket " .. quote(server.socket_path) .. " --unixsocketperm 700";
+	end
+	local pid = run(("exec redis-server %s >%s 2>&1 </dev/null & echo $!"):format(
+		table.concat(args, " "), quote(server.console_path)));
+	server.pid = tonumber(pid:match("%d+"));
+	if not server.pid then
+		os.execute("rm -rf " .. quote(dir));
+		return nil, "could not start redis-server";
+	end
+	local listening, why = shell.wait_until_listening(server, "redis-server", spec.timeout or 10, 0.02);
+	if not listening then
+		server:stop();
+		return nil, why;
+	end
+	if server.socket_path then
+		-- The socket is made just after the TCP port opens.
+		local deadline = shell.now() + 5;
+		-- os.execute gives true under 5.2+, 0 under 5.1 and LuaJIT.
+		local function exists()
+			local r = os.execute("test -S " .. quote(server.socket_path));
+			return r == true or r == 0;
+		end
+		while not exists() and shell.now() < deadline do
+			sleep(0.02);
+		end
+	end
+	local auth = spec.password and (":" .. spec.password .. "@") or "";
+	server.url = ("redis://%s127.0.0.1:%d"):format(auth, server.port);
+	return server;
+end
+
+function server_mt:alive()
+	return shell.process_alive(self.pid, "redis-server");
+end
+
+function server_mt:log_tail(n)
+	return shell.last_lines(shell.read_file(self.log_path) or "", n);
+end
+
+-- Runs one redis-cli command against this server; returns its output.
+function server_mt:cli(...)
+	local words = { "redis-cli", "-h", "127.0.0.1", "-p", tostring(self.port) };
+	if self.password then
+		words[#words + 1] = "--no-auth-warning -a " .. quote(self.password);
+	end
+	for _, a in ipairs({ ... }) do
+		words[#words + 1] = quote(a);
+	end
+	return (run(table.concat(words, " ") .. " 2>&1"):gsub("\n$", ""));
+end
+
+function server_mt:pause()
+	os.execute("kill -STOP " .. self.pid);
+end
+
+function server_mt:resume()
+	os.execute("kill -CONT " .. self.pid);
+end
+
+function server_mt:stop(timeout)
+	if self.stopped then
+		return;
+	end
+	self.stopped = true;
+	if self:alive() then
+		os.execute("kill -CONT " .. self.pid .. " 2>/dev/null; kill -TERM " .. self.pid .. " 2>/dev/null");
+		local deadline = shell.now() + (timeout or 10);
+		while self:alive() and shell.now() < deadline do
+			sleep(0.02);
+		end
+		if self:alive() then
+			os.execute("kill -KILL " .. self.pid .. " 2>/dev/null");
+			while self:alive() do
+				sleep(0.02);
+			end
+		end
+	end
+	if not os.getenv("KEEP_REDIS_DIR") then
+		os.execute("rm -rf " .. quote(self.dir));
+	end
+end
+
+return redis;
