@@ -4,21 +4,11 @@
 -- otp_seed. Every option is read and validated here, at load: a bad one stops
 -- the module from loading with a message that names it (never its value).
 --
--- Options (see README):
---   otp_seed               base32 TOTP seed (required)
---   token_secret           HMAC key, or a list of keys: all accepted (rotation)
---   token_otp_window       steps accepted each way (default 1)
---   token_nonce_length     nonce digits (default 32)
---   token_otp_digits       OTP digits (default 8)
---   token_otp_period       OTP step in seconds (default 30)
---   token_otp_algorithm    "SHA1" (default), "SHA256" or "SHA512"
---   token_replay_capacity  tokens remembered against replay (default 100000)
---   token_replay_per_user  of which one user may hold (default 100)
---   token_replay_store     "redis://HOST:PORT[/DB]" (or redis+unix:///PATH): share used
---                          tokens through Redis instead of this process's cache
---   token_replay_store_connect_timeout, token_replay_store_timeout   in ms (50, 20)
---   token_allow_plain      also offer PLAIN with the token as password (default true)
---   token_allow_fast       let mod_sasl2_fast give FAST tokens to token logins (default false)
+-- Options: the token options are the native module's own list
+-- (token_auth.options: names, defaults, ranges; README "Prosody configuration"),
+-- read below without a list of our own; besides them this plugin reads
+-- token_allow_plain (offer PLAIN too, default true) and token_allow_fast (let
+-- mod_sasl2_fast give FAST tokens to token logins, default false).
 -- Users do not exist anywhere: user_exists() is always true, users() is empty.
 -- Accounts can be disabled (Prosody 13's account API: get_account_info,
 -- is_enabled, enable, disable); the disabled set lives in Prosody's storage.
