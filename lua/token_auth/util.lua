@@ -45,9 +45,13 @@ end
 function util.native()
 	local ok, mod = pcall(require, "token_auth")
 	if ok and type(mod) == "table" and mod.read_input then return mod end
-	util.err_line("cannot load the native module token_auth (install the prosody-token-auth rock, ",
-		"or build it with `make build` and run bin/token-auth from the checkout, or put the directory ",
-		"of token_auth.so on LUA_CPATH): ", ok and "it is an older version" or util.first_line(mod))
+	-- A module is built for one Lua: name the one running, and its build target.
+	local tag = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:gsub("%D", "")) -- luacheck: ignore 113
+	local running = type(jit) == "table" and jit.version or _VERSION -- luacheck: ignore 113
+	util.err_line("cannot load the native module token_auth for ", running, " (install the prosody-token-auth ",
+		"rock, or in a checkout run `make build-", tag, "` (or run bin/token-auth with an interpreter already ",
+		"built, e.g. lua5.4), or put the directory of token_auth.so on LUA_CPATH): ",
+		ok and "it is an older version" or util.first_line(mod))
 	os.exit(util.EXIT_RUNTIME)
 end
 
