@@ -211,7 +211,7 @@ local function check_token(username, token, via)
 		end
 	end
 	if ok then
-		module:log("debug", "Token accepted for %s@%s via %s", username, host, via);
+		module:log("debug", "Token accepted for %s@%s via %s", printable(username), host, via);
 		count("success");
 		if store_down then
 			store_answered();
@@ -261,7 +261,10 @@ end
 function provider.get_account_info(username)
 	local record, err = accounts:get(username);
 	if record == nil and err then
-		return nil, err;
+		-- mod_sasl2_fast reads "no info" as "never changed" and would accept a
+		-- FAST token issued before a disable: fail closed instead.
+		module:log("error", "Cannot read the account state of %s@%s: %s", printable(username), host, tostring(err));
+		return { password_updated = now(); enabled = false };
 	end
 	record = record or {};
 	return { password_updated = record.updated; enabled = not record.disabled };

@@ -464,10 +464,13 @@ describe("mod_auth_token #plugins", function()
 			end);
 		end
 
-		it("answers a storage failure with nil, err, and refuses logins with internal_error", function()
+		it("answers a storage failure with nil, err (account info: disabled, updated now, so FAST refuses), "
+			.. "and refuses logins with internal_error", function()
 			local broken = { get = function() return nil, "disk on fire"; end; set = function() return nil, "disk on fire"; end };
 			local m, provider = load(nil, { stores = { token_auth_accounts = broken } });
-			assert.same({ nil, "disk on fire" }, { provider.get_account_info("alice") });
+			local info = provider.get_account_info("alice");
+			assert.is_false(info.enabled);
+			assert.is_number(info.password_updated);
 			assert.same({ nil, "disk on fire" }, { provider.is_enabled("alice") });
 			assert.same({ nil, "disk on fire" }, { provider.disable("alice") });
 			assert.same({ nil, "disk on fire" }, { provider.enable("alice") });
