@@ -54,14 +54,7 @@ function dist.require_artifacts()
 	end
 end
 
-local function sorted_keys(t)
-	local keys = {};
-	for k in pairs(t) do
-		keys[#keys + 1] = k;
-	end
-	table.sort(keys);
-	return keys;
-end
+local sorted_keys = shell.sorted_keys;
 
 -- One private HOME for the commands that are given none; dist.cleanup() removes it.
 local default_home;

@@ -71,14 +71,7 @@ local function serialize(value)
 	error("cannot write a " .. t .. " into a Prosody config");
 end
 
-local function sorted_keys(t)
-	local keys = {};
-	for k in pairs(t) do
-		keys[#keys + 1] = k;
-	end
-	table.sort(keys);
-	return keys;
-end
+local sorted_keys = shell.sorted_keys;
 
 local function is_root()
 	return run("id -u"):match("^0%s*$") ~= nil;
@@ -333,20 +326,11 @@ end
 
 -- Runs a helper script; returns its stdout (one line, no newline) and exit status.
 local function run_helper(script, args)
-	local words = { PYTHON, shell_quote(script) };
-	for _, a in ipairs(args) do
-		words[#words + 1] = shell_quote(a);
-	end
-	local out, status = run(table.concat(words, " ") .. " 2>&1");
+	local out, status = run(shell.command_line(PYTHON .. " " .. shell_quote(script), args) .. " 2>&1");
 	return (out:gsub("\n$", "")), status;
 end
 
-local function optional(args, flag, value)
-	if value ~= nil then
-		args[#args + 1] = flag;
-		args[#args + 1] = tostring(value);
-	end
-end
+local optional = shell.optional_flag;
 
 -- opts: user, host, seed, secret, and optionally time, nonce, digits, period,
 -- algorithm, nonce_length, repo.

@@ -146,4 +146,31 @@ function shell.sleep(seconds)
 	socket().sleep(seconds);
 end
 
+-- The keys of a table, sorted (stable output for generated files).
+function shell.sorted_keys(t)
+	local keys = {};
+	for k in pairs(t) do
+		keys[#keys + 1] = k;
+	end
+	table.sort(keys);
+	return keys;
+end
+
+-- Appends `flag value` to a command's argument list when value is not nil.
+function shell.optional_flag(args, flag, value)
+	if value ~= nil then
+		args[#args + 1] = flag;
+		args[#args + 1] = tostring(value);
+	end
+end
+
+-- One shell command line: the program, then each argument quoted.
+function shell.command_line(program, args)
+	local words = { program };
+	for _, a in ipairs(args) do
+		words[#words + 1] = shell.quote(a);
+	end
+	return table.concat(words, " ");
+end
+
 return shell;

@@ -28,12 +28,7 @@ function xmpp.json_decode(text)
 	return require "util.json".decode(text);
 end
 
-local function optional(args, flag, value)
-	if value ~= nil then
-		args[#args + 1] = flag;
-		args[#args + 1] = tostring(value);
-	end
-end
+local optional = shell.optional_flag;
 
 local function legacy_args(port, opts)
 	local args = { "--port", tostring(port), "--jid", opts.jid, "--mech", opts.mech or "X-TOKEN" };
@@ -59,11 +54,7 @@ local function sasl2_args(port, opts)
 end
 
 local function command(repo, script, args)
-	local words = { PYTHON, shell_quote(repo .. "/spec/support/" .. script) };
-	for _, a in ipairs(args) do
-		words[#words + 1] = shell_quote(a);
-	end
-	return table.concat(words, " ");
+	return shell.command_line(PYTHON .. " " .. shell_quote(repo .. "/spec/support/" .. script), args);
 end
 
 -- Runs a client once; its answer is the first JSON line on stdout.
