@@ -5,9 +5,11 @@
 --
 -- With --redis a second Prosody of the same host and secrets remembers used
 -- tokens in a throwaway redis-server (spec/support/redis.lua,
--- token_replay_store, default timeouts) instead of its own cache; the client
--- takes turns between the two, phase by phase, and names the second one's
--- figures logins_redis_*.
+-- token_replay_store, default timeouts) instead of its own cache, and a
+-- third, the same as the first, is the control: how far two identical
+-- servers differ in the same run. The client takes turns between them in
+-- one-second slices and names their figures logins_redis_* and
+-- logins_control_*.
 --
 -- The seed and secret are fresh random values, never printed: the client
 -- reads them from a file in the server's temp dir (removed with it), not
@@ -66,7 +68,8 @@ if with_redis then
 	end
 	started[#started + 1] = store;
 	local shared = start_prosody(store);
-	also = ("--also %d:%d:redis"):format(shared.port, shared.pid);
+	local control = start_prosody(nil);
+	also = ("--also %d:%d:redis --also %d:%d:control"):format(shared.port, shared.pid, control.port, control.pid);
 end
 
 local ran, out, status = pcall(function()
@@ -76,7 +79,7 @@ local ran, out, status = pcall(function()
 	f:close();
 	local command = ("/usr/bin/python3 bench/logins.py --port %d --host %s --server-pid %d --secrets-file %s %s %s")
 		:format(server.port, HOST, server.pid, secrets_path, also,
-			quick and "--seconds 2 --runs 1" or "--seconds 5 --runs 3");
+			os.getenv("BENCH_LOGIN_ARGS") or (quick and "--rounds 2" or "--rounds 16"));
 	local p = assert(io.popen(command, "r"));
 	local text = p:read("*a");
 	local _, _, code = p:close();

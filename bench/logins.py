@@ -14,16 +14,25 @@ Tokens are minted before each phase as the README tells users to (pyotp +
 hmac-sha256), each with a fresh nonce, for users user0 .. user999.
 
     /usr/bin/python3 bench/logins.py --port N --host bench.test --server-pid PID \\
-        --secrets-file F [--seconds 5] [--runs 3] [--concurrency 50] [--also PORT:PID:PREFIX ...]
+        --secrets-file F [--rounds 8] [--slice 1.0] [--concurrency 50] [--also PORT:PID:PREFIX ...]
 
 --also names another server of the same host and secrets (the same Prosody
-with another replay store, say): each phase of each run goes to every server
-in turn, so that a busy machine's swings fall on all of them alike; its
-figures are named logins_PREFIX_*.
+with another replay store, or an identical one as a control); its figures
+are named logins_PREFIX_*. A virtual machine's speed swings by tens of
+percent from one second to the next (steal time), so servers are compared
+in short slices: each round gives every server one slice, in an order
+rotated from round to round, and a server's rate is its logins completed
+inside its slices over their total length. A slice is --settle seconds of
+logins not counted (the pipeline filling: with 50 clients the first
+completions take a login's latency to come), then --slice seconds counted;
+the logins still in flight when it ends are finished before the next slice
+begins, and not counted either. For each --also server, logins_PREFIX_MODE_ratio is the median
+over the rounds of its rate / the first server's rate in the same round,
+with the lowest and highest as _ratio_low and _ratio_high.
 
-Prints `name<TAB>value<TAB>unit` lines: logins per second (median of the
-runs), the server's CPU time per login (utime + stime of --server-pid from
-/proc), the client's own CPU per login, and the median login latency.
+Prints `name<TAB>value<TAB>unit` lines: logins per second, the server's CPU
+time per login (utime + stime of its PID from /proc), the client's own CPU
+per login, the median login latency, the ratios.
 F holds the otp_seed and the token_secret, one a line; they are never printed.
 """
 
@@ -84,9 +93,13 @@ class Login:
         self.out = header
 
 
-def run_phase(address, host, tokens, concurrency, seconds):
-    """Logs in with up to `concurrency` sessions at once for `seconds`.
-    Returns (successes, failures, elapsed, latencies)."""
+def run_phase(address, host, tokens, concurrency, seconds, settle=0.0):
+    """Logs in with up to `concurrency` sessions at once for `settle` +
+    `seconds`, then lets the sessions in flight finish. Only the logins
+    completed in the last `seconds` count as inside the window: the first
+    `settle` seconds fill the pipeline, which a busy server takes a login's
+    latency to do. Returns (successes inside the window, successes in all,
+    failures, latencies)."""
     header = (f"<?xml version='1.0'?><stream:stream to='{host}' xmlns='jabber:client' "
               "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>").encode()
     auth_open = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-TOKEN'>"
@@ -95,10 +108,11 @@ def run_phase(address, host, tokens, concurrency, seconds):
 
     selector = selectors.DefaultSelector()
     next_token = 0
-    successes = failures = 0
+    successes = failures = in_window = 0
     latencies = []
     start = time.perf_counter()
-    deadline = start + seconds
+    window_start = start + settle
+    deadline = window_start + seconds
     in_flight = 0
 
     def begin():
@@ -109,13 +123,16 @@ def run_phase(address, host, tokens, concurrency, seconds):
         selector.register(login.sock, selectors.EVENT_WRITE, login)
 
     def finish(login, ok):
-        nonlocal successes, failures, in_flight
+        nonlocal successes, failures, in_flight, in_window
         selector.unregister(login.sock)
         login.sock.close()
         in_flight -= 1
         if ok:
             successes += 1
-            latencies.append(time.perf_counter() - login.started)
+            now = time.perf_counter()
+            latencies.append(now - login.started)
+            if window_start <= now <= deadline:
+                in_window += 1
         else:
             failures += 1
         if time.perf_counter() < deadline and next_token < len(tokens):
@@ -172,9 +189,8 @@ def run_phase(address, host, tokens, concurrency, seconds):
                 selector.modify(sock, selectors.EVENT_WRITE, login)
         if time.perf_counter() > deadline + 30:
             break  # something hangs: give up rather than wait forever
-    elapsed = time.perf_counter() - start
     selector.close()
-    return successes, failures, elapsed, latencies
+    return in_window, successes, failures, latencies
 
 
 def main(argv):
@@ -182,8 +198,9 @@ def main(argv):
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", required=True)
     p.add_argument("--server-pid", type=int, required=True)
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--slice", type=float, default=0.5, help="seconds counted per server per round")
+    p.add_argument("--settle", type=float, default=0.3, help="seconds before each slice, not counted")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--secrets-file", required=True, help="otp_seed and token_secret, one a line")
     p.add_argument("--also", action="append", default=[], help="PORT:PID:PREFIX of another server, interleaved")
@@ -194,37 +211,51 @@ def main(argv):
     for also in args.also:
         port, pid, prefix = also.split(":", 2)
         targets.append((prefix + "_", int(port), int(pid)))
+    # Enough tokens for a slice at several times the rates seen here.
+    per_slice = int((args.settle + args.slice) * 3000) + args.concurrency
 
     # Warm-up: the first logins load code paths and grow Prosody's tables.
     for _, port, _ in targets:
         run_phase(("127.0.0.1", port), args.host, mint_tokens(seed, secret, args.host, 300), 10, 1.0)
 
-    results = {}
-    for run in range(args.runs):
-        for name, concurrency in (("sequential", 1), ("concurrent", args.concurrency)):
-            for prefix, port, pid in targets:
-                tokens = mint_tokens(seed, secret, args.host, 40000)
+    for name, concurrency in (("sequential", 1), ("concurrent", args.concurrency)):
+        totals = {prefix: {"ok": 0, "all": 0, "seconds": 0.0, "server": 0.0, "client": 0.0,
+                           "latency": [], "failed": 0, "rates": []}
+                  for prefix, _, _ in targets}
+        for round_number in range(args.rounds):
+            shift = round_number % len(targets)
+            for prefix, port, pid in targets[shift:] + targets[:shift]:
+                tokens = mint_tokens(seed, secret, args.host, per_slice)
                 cpu_server = server_cpu(pid)
                 cpu_client = time.process_time()
-                ok, bad, elapsed, latencies = run_phase(("127.0.0.1", port), args.host, tokens, concurrency,
-                                                        args.seconds)
-                cpu_server = server_cpu(pid) - cpu_server
-                cpu_client = time.process_time() - cpu_client
-                entry = results.setdefault(prefix + name,
-                                           {"rate": [], "server": [], "client": [], "latency": [], "failed": 0})
-                entry["rate"].append(ok / elapsed)
-                entry["server"].append(cpu_server / max(ok, 1) * 1e6)
-                entry["client"].append(cpu_client / max(ok, 1) * 1e6)
-                entry["latency"].append(statistics.median(latencies) * 1e3 if latencies else float("nan"))
+                in_window, ok, bad, latencies = run_phase(("127.0.0.1", port), args.host, tokens, concurrency,
+                                                          args.slice, args.settle)
+                entry = totals[prefix]
+                entry["server"] += server_cpu(pid) - cpu_server
+                entry["client"] += time.process_time() - cpu_client
+                entry["ok"] += in_window
+                entry["all"] += ok
+                entry["seconds"] += args.slice
+                entry["latency"] += latencies
                 entry["failed"] += bad
-                print(f"logins: run {run + 1} {prefix}{name}: {ok} logins, {bad} failed, {ok / elapsed:.0f}/s, "
-                      f"server {cpu_server / elapsed * 100:.0f}% CPU", file=sys.stderr)
-    for name, entry in results.items():
-        print(f"logins_{name}_rate\t{statistics.median(entry['rate']):.1f}\tper_s")
-        print(f"logins_{name}_server_cpu\t{statistics.median(entry['server']):.1f}\tus")
-        print(f"logins_{name}_client_cpu\t{statistics.median(entry['client']):.1f}\tus")
-        print(f"logins_{name}_latency\t{statistics.median(entry['latency']):.3f}\tms")
-        print(f"logins_{name}_failed\t{entry['failed']}\tcount")
+                entry["rates"].append(in_window / args.slice)
+            line = ", ".join(f"{prefix or 'first_'}{totals[prefix]['rates'][-1]:.0f}/s" for prefix, _, _ in targets)
+            print(f"logins: {name} round {round_number + 1}: {line}", file=sys.stderr)
+        first = totals[""]
+        for prefix, entry in totals.items():
+            key = f"logins_{prefix}{name}"
+            print(f"{key}_rate\t{entry['ok'] / entry['seconds']:.1f}\tper_s")
+            print(f"{key}_server_cpu\t{entry['server'] / max(entry['all'], 1) * 1e6:.1f}\tus")
+            print(f"{key}_client_cpu\t{entry['client'] / max(entry['all'], 1) * 1e6:.1f}\tus")
+            latency = statistics.median(entry["latency"]) * 1e3 if entry["latency"] else float("nan")
+            print(f"{key}_latency\t{latency:.3f}\tms")
+            print(f"{key}_failed\t{entry['failed']}\tcount")
+            if prefix:
+                ratios = [mine / theirs for mine, theirs in zip(entry["rates"], first["rates"]) if theirs > 0]
+                if ratios:
+                    print(f"{key}_ratio\t{statistics.median(ratios):.4f}\tratio")
+                    print(f"{key}_ratio_low\t{min(ratios):.4f}\tratio")
+                    print(f"{key}_ratio_high\t{max(ratios):.4f}\tratio")
     return 0
 
 

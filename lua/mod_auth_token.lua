@@ -189,6 +189,109 @@ local function is_disabled(username)
 	return record ~= nil and record.disabled == true;
 end
 
+-- With the shared replay store, a login does not hold Prosody's one thread
+-- while Redis answers: the claim is sent, the login's session (its async
+-- runner) waits, and the server goes on serving everybody else until the
+-- store's socket is readable or the oldest claim is due. Outside a runner
+-- (or on a network backend other than epoll, whose watchfd semantics this
+-- relies on) the check waits for the reply, bounded by the same timeout.
+local async = require "util.async";
+local uses_store = verifier:stats().replay_store == "redis";
+local net_server;
+local claims = {}; -- ticket -> function(result), result: true or a reason code
+local store_watch, store_watch_serial, store_timer;
+
+local function can_defer()
+	if not uses_store or not async.ready() then
+		return false;
+	end
+	if net_server == nil then
+		local loaded, server = pcall(require, "net.server");
+		local epoll = loaded and server.watchfd and server.get_backend and server.get_backend() == "epoll";
+		net_server = epoll and server or false;
+	end
+	return net_server ~= false;
+end
+
+local watch_store;
+local function settle_claims()
+	for ticket, result in pairs(verifier:collect()) do
+		local resume = claims[ticket];
+		claims[ticket] = nil;
+		if resume then
+			resume(result);
+		end
+	end
+	watch_store();
+end
+
+-- Watch the store's current connection, and wake up when the oldest claim
+-- is due. The serial changes with every new connection, even one that got
+-- the old one's descriptor number.
+function watch_store()
+	local fd, due, serial = verifier:store_socket();
+	if serial ~= store_watch_serial then
+		if store_watch then
+			store_watch:close();
+		end
+		store_watch, store_watch_serial = nil, nil;
+		if fd then
+			store_watch, store_watch_serial = net_server.watchfd(fd, settle_claims), serial;
+		end
+	end
+	if due and not store_timer then
+		store_timer = module:add_timer(due + 0.001, function()
+			store_timer = nil;
+			settle_claims();
+		end);
+	end
+end
+
+-- Unloaded (or reloaded) with logins waiting: they are refused, not left
+-- hanging, since the verifier that would answer them goes.
+function module.unload() -- luacheck: ignore 122 (Prosody calls module.unload)
+	if store_watch then
+		store_watch:close();
+	end
+	local waiting = claims;
+	claims = {};
+	for _, resume in pairs(waiting) do
+		resume("replay_store_unavailable");
+	end
+end
+
+-- verifier:verify(), pausing the session instead of the server while the
+-- shared store answers. Never raises: a failure is nil, "internal_error".
+local function verify(username, token)
+	if not can_defer() then
+		local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token, now());
+		if not ran then
+			return nil, "internal_error", ok;
+		end
+		return ok, reason;
+	end
+	local ran, ok, ticket = pcall(verifier.begin_verify, verifier, username, host, token, now());
+	if not ran then
+		return nil, "internal_error", ok;
+	end
+	if ok ~= false then
+		return ok, ticket;
+	end
+	module:log("debug", "Token for %s@%s waits for the replay store", printable(username), host);
+	local wait, done = async.waiter();
+	local result;
+	claims[ticket] = function(verdict)
+		result = verdict;
+		done();
+	end;
+	watch_store();
+	wait();
+	if result == true then
+		return true;
+	end
+	return nil, result or "internal_error";
+end
+
 -- A disabled account's tokens are refused only once they verify: nobody
 -- without a valid token learns that the account is disabled.
 local function check_token(username, token, via)
@@ -196,10 +299,9 @@ local function check_token(username, token, via)
 		refused(username, via, "malformed");
 		return nil, "malformed";
 	end
-	local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token, now());
-	if not ran then
-		module:log("error", "Token check for %s@%s raised an error: %s", printable(username), host, tostring(ok));
-		ok, reason = nil, "internal_error";
+	local ok, reason, raised = verify(username, token);
+	if raised then
+		module:log("error", "Token check for %s@%s raised an error: %s", printable(username), host, tostring(raised));
 	end
 	if ok then
 		local disabled, err = is_disabled(username);

@@ -82,8 +82,12 @@ local function entry_points(token_auth)
 			args = { "alice", "example.com", token, config { time = T } }, config_at = 4 },
 		{ name = "new_seed", f = token_auth.new_seed, args = {} },
 		{ name = "new_secret", f = token_auth.new_secret, args = {} },
-		{ name = "verifier:verify", f = verifier.verify, verdict = true,
+		{ name = "verifier:verify", f = verifier.verify, verdict = true, method = true,
 			args = { verifier, "alice", "example.com", token, T } },
+		{ name = "verifier:begin_verify", f = verifier.begin_verify, verdict = true, method = true,
+			args = { verifier, "alice", "example.com", token, T } },
+		{ name = "verifier:collect", f = verifier.collect, args = { verifier } },
+		{ name = "verifier:store_socket", f = verifier.store_socket, args = { verifier } },
 		{ name = "verifier:stats", f = verifier.stats, args = { verifier } },
 		{ name = "tostring(verifier)", f = tostring, args = { verifier } },
 	}
@@ -207,6 +211,10 @@ describe("token_auth under hostile input", function()
 			assert(first.ok or token_auth.reasons[first.reason], label)
 		elseif entry.name == "verifier:stats" then
 			assert(type(first) == "table" and first.replay_entries <= first.replay_capacity, label)
+		elseif entry.name == "verifier:collect" then
+			assert(type(first) == "table" and next(first) == nil, label) -- no store: never a verdict to collect
+		elseif entry.name == "verifier:store_socket" then
+			assert(first == nil and second == nil, label)
 		else
 			assert(type(first) == "string" and #first > 0, label .. ": " .. tostring(first))
 		end
@@ -229,7 +237,7 @@ describe("token_auth under hostile input", function()
 		for _, call in ipairs(hostile_calls(token_auth)) do
 			local entry, args = call[2], call[3]
 			-- The username, host and token are arguments 1 to 3, after self.
-			local first = entry.name == "verifier:verify" and 2 or 1
+			local first = entry.method and 2 or 1
 			if entry.verdict and call.replaced and call.replaced >= first and call.replaced <= first + 2 then
 				if first == 2 then args[1] = assert(token_auth.new_verifier(config())) end
 				local results = pack(pcall(entry.f, unpack(args, 1, call[4])))

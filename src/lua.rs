@@ -2,12 +2,13 @@
 //! core's types and back, maps expected failures to `nil, reason` and API
 //! misuse to raised errors. No logic of its own lives here.
 
+use std::os::fd::AsRawFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
 
 use crate::error::{ConfigError, Reason};
-use crate::scheme::{self, Options, Replay, Scheme, Verifier};
+use crate::scheme::{self, Begun, Options, Replay, Scheme, Verifier};
 use crate::{input, names, options, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
@@ -163,6 +164,49 @@ impl UserData for LuaVerifier {
         methods.add_method_mut("verify", |_, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
             let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
             Ok(verdict(this.0.verify(&username, &host, &token, time.unwrap_or_else(now))))
+        });
+        // The same checks without waiting for the shared store: `true`,
+        // `nil, reason`, or `false, ticket` when the verdict comes later
+        // from `collect()`.
+        methods.add_method_mut(
+            "begin_verify",
+            |lua, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
+                let time = time_value(&time).map_err(|problem| misuse("begin_verify", format!("time {problem}")))?;
+                Ok(match this.0.begin(&username, &host, &token, time.unwrap_or_else(now)) {
+                    Ok(Begun::Accepted(_)) => (Some(true), Value::Nil),
+                    Ok(Begun::Claimed(ticket)) => {
+                        (Some(false), Value::Integer(i64::try_from(ticket).unwrap_or(i64::MAX)))
+                    }
+                    Err(reason) => (None, Value::String(lua.create_string(reason.code())?)),
+                })
+            },
+        );
+        // The verdicts in so far, without waiting: { [ticket] = true or
+        // reason code }, empty when none.
+        methods.add_method_mut("collect", |lua, this, ()| {
+            let results = lua.create_table()?;
+            if let Some(store) = this.0.replay_store_mut() {
+                for (ticket, result) in store.collect() {
+                    match result {
+                        Ok(()) => results.set(ticket, true)?,
+                        Err(reason) => results.set(ticket, reason.code())?,
+                    }
+                }
+            }
+            Ok(results)
+        });
+        // The shared store's socket (a file descriptor number) to watch for
+        // replies, the seconds until the oldest waiting claim times out, and
+        // the connection's serial number; nil for each when there is none.
+        methods.add_method_mut("store_socket", |_, this, ()| {
+            let Some(store) = this.0.replay_store_mut() else {
+                return Ok((None, None, None));
+            };
+            let socket = store.socket().map(|(fd, serial)| (fd.as_raw_fd(), serial));
+            let due = store
+                .next_deadline()
+                .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
+            Ok((socket.map(|(fd, _)| fd), due, socket.map(|(_, serial)| serial)))
         });
         methods.add_method("stats", |lua, this, ()| {
             let stats = lua.create_table()?;

@@ -366,34 +366,77 @@ impl Verifier {
         }
     }
 
-    /// Checks a token and records it as used: in the in-process cache,
-    /// or with one round trip to the shared store.
-    ///
-    /// # Errors
-    /// The [`Reason`] of the first failed check, [`Reason::Replayed`],
-    /// [`Reason::ReplayUserFull`], [`Reason::ReplayCacheFull`] or
-    /// [`Reason::ReplayStoreUnavailable`].
-    pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Verified, Reason> {
+    /// Every check but the replay check: the token, what it verified as,
+    /// and until when it could verify (the replay entry's lifetime).
+    fn check(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<(Verified, u64), Reason> {
         if let Replay::Local(cache) = &mut self.replay {
             // Expire on every call, not only on success, so that a stream
             // of refused tokens still lets expired entries go.
             cache.expire(now, replay::EXPIRY_BATCH);
         }
         let verified = self.scheme.verify(username, host, token, now)?;
-        let expires_at = self.scheme.expiry_after(now);
-        match &mut self.replay {
-            Replay::Local(cache) => {
-                let owner = cache.owner(username, host);
-                cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
-            }
-            Replay::Shared(store) => {
-                // Verified: the token starts with exactly this many digits.
-                let digits = token.get(..self.scheme.digits_length()).ok_or(Reason::Malformed)?;
-                store.claim(&store::key(host, username, digits), store::lifetime_ms(expires_at, now))?;
-            }
+        Ok((verified, self.scheme.expiry_after(now)))
+    }
+
+    /// The shared store's key for a verified token.
+    fn store_key(&self, username: &[u8], host: &[u8], token: &[u8]) -> Result<Vec<u8>, Reason> {
+        // Verified: the token starts with exactly this many digits.
+        let digits = token.get(..self.scheme.digits_length()).ok_or(Reason::Malformed)?;
+        Ok(store::key(host, username, digits))
+    }
+
+    /// Checks a token and records it as used: in the in-process cache,
+    /// or with one round trip to the shared store, waited for.
+    ///
+    /// # Errors
+    /// The [`Reason`] of the first failed check, [`Reason::Replayed`],
+    /// [`Reason::ReplayUserFull`], [`Reason::ReplayCacheFull`] or
+    /// [`Reason::ReplayStoreUnavailable`].
+    pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Verified, Reason> {
+        let (verified, expires_at) = self.check(username, host, token, now)?;
+        if let Replay::Local(cache) = &mut self.replay {
+            let owner = cache.owner(username, host);
+            cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
+            return Ok(verified);
+        }
+        let key = self.store_key(username, host, token)?;
+        if let Replay::Shared(store) = &mut self.replay {
+            store.claim(&key, store::lifetime_ms(expires_at, now))?;
         }
         Ok(verified)
     }
+
+    /// [`Self::verify`] without waiting for the shared store: a token that
+    /// passes every other check is claimed with [`RedisStore::send_claim`],
+    /// and its verdict comes from [`RedisStore::collect`] under the ticket
+    /// returned here. With the in-process cache the verdict is immediate.
+    ///
+    /// # Errors
+    /// As [`Self::verify`], except the replay verdict of a sent claim.
+    pub fn begin(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Begun, Reason> {
+        let (verified, expires_at) = self.check(username, host, token, now)?;
+        if let Replay::Local(cache) = &mut self.replay {
+            let owner = cache.owner(username, host);
+            cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
+            return Ok(Begun::Accepted(verified));
+        }
+        let key = self.store_key(username, host, token)?;
+        match &mut self.replay {
+            Replay::Shared(store) => Ok(Begun::Claimed(store.send_claim(&key, store::lifetime_ms(expires_at, now))?)),
+            // Returned above.
+            Replay::Local(_) => Ok(Begun::Accepted(verified)),
+        }
+    }
+}
+
+/// How far [`Verifier::begin`] got.
+#[derive(Debug)]
+pub enum Begun {
+    /// Accepted, and recorded in the in-process cache.
+    Accepted(Verified),
+    /// Valid, and claimed in the shared store: the verdict comes with this
+    /// ticket from [`RedisStore::collect`].
+    Claimed(u64),
 }
 
 #[cfg(test)]

@@ -6,25 +6,37 @@
 //! and a restarted server all see a token used once. Keys are scoped by
 //! host and hold a hash, never the token (see [`key`]).
 //!
-//! The call blocks the caller (Prosody's one thread), so it is bounded by
-//! tight connect and reply timeouts. One failure drops the connection and
-//! the next token makes a new one (a single slow reply costs one login);
-//! after two failures in a row the store refuses at once, without touching
-//! the network, for [`RETRY_INTERVAL`]: a Redis that is down, hung or
-//! black-holed costs at most one timeout per interval, not one per login.
-//! It fails closed ([`Reason::ReplayStoreUnavailable`]) and recovers by
-//! itself: the next attempt after the interval connects again.
+//! Prosody has one thread, so the store does not make it wait: a claim
+//! is sent ([`RedisStore::send_claim`]) and its reply taken when the socket
+//! becomes readable ([`RedisStore::collect`]), the login paused meanwhile
+//! while the server goes on serving everybody else. Where nothing else
+//! could run (the extauth helper, one request at a time; a caller outside
+//! Prosody's async runners), [`RedisStore::claim`] waits for the reply.
+//! Both are bounded by tight connect and reply timeouts. One failure drops
+//! the connection and the next token makes a new one (a single slow reply
+//! costs the logins waiting on it); after two failures in a row the store
+//! refuses at once, without touching the network, for [`RETRY_INTERVAL`]:
+//! a Redis that is down, hung or black-holed costs at most one timeout per
+//! interval, not one per login. It fails closed
+//! ([`Reason::ReplayStoreUnavailable`]) and recovers by itself: the next
+//! attempt after the interval connects again.
 //!
-//! The client is the `redis` crate (sync API): URL parsing (`redis://`,
-//! password, `/DB`, `redis+unix:`/`unix:` sockets), the handshake and the
-//! protocol are its own.
+//! The protocol is the `redis` crate's: URL parsing (`redis://`, password,
+//! `/DB`, `redis+unix:`/`unix:` sockets), command encoding and reply
+//! parsing. The socket is ours: the crate's sync connection offers no way
+//! to send without waiting for the reply, and its async one needs an
+//! executor, where Prosody has its own event loop to watch the socket.
 
 use core::fmt;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use data_encoding::HEXLOWER;
-use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, ErrorKind, IntoConnectionInfo, RedisError, Value};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, Reason};
@@ -99,18 +111,295 @@ pub struct Health {
     pub last_error: Option<String>,
 }
 
+/// What went wrong, in words that hold no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Failure {
+    TimedOut,
+    Refused,
+    Lost,
+    /// Another error of the operating system, by its kind.
+    Io(io::ErrorKind),
+    /// An error reply: its code only (OOM, READONLY, NOAUTH, WRONGPASS,
+    /// LOADING...), short upper-case words safe to show, and what an
+    /// operator needs; the rest of the message is left out.
+    Server(String),
+    /// A reply the protocol does not allow here.
+    Unexpected,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::TimedOut => f.write_str("timed out"),
+            Failure::Refused => f.write_str("connection refused"),
+            Failure::Lost => f.write_str("connection lost"),
+            Failure::Io(kind) => write!(f, "I/O error ({kind})"),
+            Failure::Server(code) if code == "WRONGPASS" || code == "NOAUTH" => f.write_str("authentication failed"),
+            Failure::Server(code) => write!(f, "server error {code}"),
+            Failure::Unexpected => f.write_str("unexpected reply"),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::TimedOut,
+            io::ErrorKind::ConnectionRefused => Failure::Refused,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::NotConnected => Failure::Lost,
+            kind => Failure::Io(kind),
+        }
+    }
+}
+
+fn server_error(value: &Value) -> Option<Failure> {
+    let Value::ServerError(err) = value else {
+        return None;
+    };
+    let code = err.code();
+    let code = if code.len() <= 20 && !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        code
+    } else {
+        "(unnamed)"
+    };
+    Some(Failure::Server(code.to_owned()))
+}
+
+/// The socket, TCP or Unix, non-blocking once connected.
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Socket {
+    fn connect(addr: &ConnectionAddr, timeout: Duration) -> Result<Socket, Failure> {
+        let socket = match addr {
+            ConnectionAddr::Tcp(host, port) => {
+                // An address literal resolves without a lookup; a name is
+                // looked up by the system resolver, once per connection.
+                let mut last = Failure::Refused;
+                let mut found = None;
+                for address in (host.as_str(), *port).to_socket_addrs()? {
+                    match TcpStream::connect_timeout(&address, timeout) {
+                        Ok(stream) => {
+                            found = Some(stream);
+                            break;
+                        }
+                        Err(err) => last = err.into(),
+                    }
+                }
+                let stream = found.ok_or(last)?;
+                // One small request, one small answer: no reason to let
+                // Nagle wait.
+                stream.set_nodelay(true)?;
+                Socket::Tcp(stream)
+            }
+            ConnectionAddr::Unix(path) => Socket::Unix(UnixStream::connect(path)?),
+            // TLS is refused by `RedisStore::open`.
+            _ => return Err(Failure::Io(io::ErrorKind::Unsupported)),
+        };
+        match &socket {
+            Socket::Tcp(stream) => stream.set_nonblocking(true)?,
+            Socket::Unix(stream) => stream.set_nonblocking(true)?,
+        }
+        Ok(socket)
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Socket::Tcp(stream) => stream.as_fd(),
+            Socket::Unix(stream) => stream.as_fd(),
+        }
+    }
+
+    /// Waits up to `deadline` for the socket to become readable (or
+    /// writable). Polled once more without waiting before a timeout is
+    /// reported: a process stopped past its deadline while the reply
+    /// arrived takes the reply.
+    fn wait(&self, writable: bool, deadline: Instant) -> Result<(), Failure> {
+        let flags = if writable { rustix::event::PollFlags::OUT } else { rustix::event::PollFlags::IN };
+        let mut last_chance = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = if last_chance { Duration::ZERO } else { left };
+            let timespec = rustix::event::Timespec {
+                tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(wait.subsec_nanos()),
+            };
+            let fd = self.fd();
+            let mut fds = [rustix::event::PollFd::new(&fd, flags)];
+            match rustix::event::poll(&mut fds, Some(&timespec)) {
+                Ok(0) if last_chance => return Err(Failure::TimedOut),
+                Ok(0) => last_chance = true,
+                Ok(_) => return Ok(()),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(err) => return Err(io::Error::from(err).into()),
+            }
+        }
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(stream) => stream.read(buf),
+            Socket::Unix(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(stream) => stream.write(buf),
+            Socket::Unix(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A claim sent and not yet answered.
+struct Waiting {
+    ticket: u64,
+    deadline: Instant,
+    // The command, to send once more if a reused connection turns out
+    // to be dead.
+    packed: Vec<u8>,
+}
+
+/// One connection: the socket, the bytes read and not yet taken, the
+/// deferred claims waiting for their replies (Redis answers in order).
+struct Link {
+    socket: Socket,
+    inbox: Vec<u8>,
+    waiting: VecDeque<Waiting>,
+    // Whether it has carried a command: a connection that fails before
+    // its first reply is new, and retrying it would only fail again.
+    reused: bool,
+}
+
+impl Link {
+    /// Connects and, as the URL asks, authenticates and selects the
+    /// database, all within `timeout`.
+    fn open(info: &ConnectionInfo, timeout: Duration) -> Result<Link, Failure> {
+        let deadline = Instant::now() + timeout;
+        let socket = Socket::connect(info.addr(), timeout)?;
+        let mut link = Link { socket, inbox: Vec::new(), waiting: VecDeque::new(), reused: false };
+        let settings = info.redis_settings();
+        if let Some(password) = settings.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(username) = settings.username() {
+                auth.arg(username);
+            }
+            auth.arg(password);
+            link.expect_ok(&auth.get_packed_command(), deadline)?;
+        }
+        if settings.db() != 0 {
+            link.expect_ok(&redis::cmd("SELECT").arg(settings.db()).get_packed_command(), deadline)?;
+        }
+        Ok(link)
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.fd()
+    }
+
+    fn expect_ok(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
+        match self.call(packed, deadline, &mut Vec::new())? {
+            Value::Okay => Ok(()),
+            _ => Err(Failure::Unexpected),
+        }
+    }
+
+    fn send(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
+        let mut rest = packed;
+        while !rest.is_empty() {
+            match self.socket.write(rest) {
+                Ok(0) => return Err(Failure::Lost),
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.socket.wait(true, deadline)?,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the socket holds, without waiting.
+    fn fill(&mut self) -> Result<(), Failure> {
+        let mut buffer = [0u8; 512];
+        loop {
+            match self.socket.read(&mut buffer) {
+                Ok(0) => return Err(Failure::Lost),
+                Ok(n) => self.inbox.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// The next complete reply, if the inbox holds one. Every command sent
+    /// here (SET without GET, PING, AUTH, SELECT) is answered by one line
+    /// (`+OK`, `$-1`, `-ERR ...`, `+PONG`), which the crate's parser reads;
+    /// anything longer is a reply the protocol does not allow here.
+    fn next_reply(&mut self) -> Option<Result<Value, Failure>> {
+        let end = self.inbox.windows(2).position(|pair| pair == b"\r\n")? + 2;
+        let line: Vec<u8> = self.inbox.drain(..end).collect();
+        let reply = match line.first() {
+            Some(b'+' | b'-' | b':') => redis::parse_redis_value(&line).map_err(|_| Failure::Unexpected),
+            Some(b'$') if line.starts_with(b"$-1\r\n") => Ok(Value::Nil),
+            _ => Err(Failure::Unexpected),
+        };
+        Some(reply.and_then(|value| server_error(&value).map_or(Ok(value), Err)))
+    }
+
+    /// Sends one command and waits for its reply until `deadline`. The
+    /// replies owed to deferred claims come first: they go to `answered`.
+    fn call(
+        &mut self,
+        packed: &[u8],
+        deadline: Instant,
+        answered: &mut Vec<(u64, Result<Value, Failure>)>,
+    ) -> Result<Value, Failure> {
+        self.send(packed, deadline)?;
+        loop {
+            while let Some(reply) = self.next_reply() {
+                match self.waiting.pop_front() {
+                    Some(claim) => answered.push((claim.ticket, reply)),
+                    None => {
+                        self.reused = true;
+                        return reply;
+                    }
+                }
+            }
+            self.socket.wait(false, deadline)?;
+            self.fill()?;
+        }
+    }
+}
+
 /// A connection to the Redis that holds the used tokens.
 pub struct RedisStore {
-    client: Client,
-    connection: Option<Connection>,
-    // Whether `connection` has carried a command: a failure on a reused
-    // connection (Redis restarted, or closed it while idle) is retried
-    // once on a fresh one before it counts.
-    reused: bool,
+    info: ConnectionInfo,
+    link: Option<Link>,
     connect_timeout: Duration,
     reply_timeout: Duration,
     retry_after: Option<Instant>,
     failures_in_a_row: u32,
+    next_ticket: u64,
+    // Connections made so far: tells a new connection from the old one
+    // even when it got the same descriptor number.
+    connections: u64,
+    // Deferred claims answered (or failed) and not yet collected.
+    settled: Vec<(u64, Result<(), Reason>)>,
     health: Health,
 }
 
@@ -118,37 +407,10 @@ impl fmt::Debug for RedisStore {
     // The connection info holds the password: show where, not how.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("address", &self.client.get_connection_info().addr().to_string())
-            .field("connected", &self.connection.is_some())
+            .field("address", &self.info.addr().to_string())
+            .field("connected", &self.link.is_some())
             .field("health", &self.health)
             .finish_non_exhaustive()
-    }
-}
-
-/// A failure, in words that hold no secret.
-fn describe(err: &RedisError) -> String {
-    if err.is_timeout() {
-        return "timed out".into();
-    }
-    if err.is_connection_refusal() {
-        return "connection refused".into();
-    }
-    if err.is_connection_dropped() {
-        return "connection lost".into();
-    }
-    match err.kind() {
-        ErrorKind::AuthenticationFailed => "authentication failed".into(),
-        ErrorKind::Io => "I/O error".into(),
-        _ => {
-            // Server error codes are short upper-case words (OOM, READONLY,
-            // NOAUTH, WRONGPASS, LOADING): safe to show, and what an
-            // operator needs. Anything else is left out.
-            let code = err.code().filter(|code| code.len() <= 20 && code.bytes().all(|b| b.is_ascii_uppercase()));
-            match code {
-                Some(code) => format!("server error {code}"),
-                None => format!("error ({})", err.category()),
-            }
-        }
     }
 }
 
@@ -161,6 +423,15 @@ fn millis(option: &'static str, value: Option<i64>, default: u64) -> Result<Dura
         .filter(|ms| TIMEOUT_MS.contains(ms))
         .map(Duration::from_millis)
         .ok_or_else(|| ConfigError::new(option, "must be an integer from 1 to 10000 (milliseconds)"))
+}
+
+/// What a reply to `SET key 1 NX PX ms` means.
+fn claim_result(reply: Result<Value, Failure>) -> Result<Result<(), Reason>, Failure> {
+    match reply? {
+        Value::Okay => Ok(Ok(())),
+        Value::Nil => Ok(Err(Reason::Replayed)),
+        _ => Err(Failure::Unexpected),
+    }
 }
 
 impl RedisStore {
@@ -181,20 +452,19 @@ impl RedisStore {
         let reply_timeout = millis("replay_store_timeout", reply_timeout_ms, DEFAULT_REPLY_TIMEOUT_MS)?;
         let url = core::str::from_utf8(url).map_err(|_| ConfigError::new("replay_store", SHAPE))?;
         let info = url.into_connection_info().map_err(|_| ConfigError::new("replay_store", SHAPE))?;
-        if !info.addr().is_supported() {
+        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) || !info.addr().is_supported() {
             return Err(ConfigError::new("replay_store", "uses TLS (rediss://), which this build does not offer"));
         }
-        // One small request, one small answer: no reason to let Nagle wait.
-        let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = Client::open(info).map_err(|_| ConfigError::new("replay_store", SHAPE))?;
         Ok(RedisStore {
-            client,
-            connection: None,
-            reused: false,
+            info,
+            link: None,
             connect_timeout,
             reply_timeout,
             retry_after: None,
             failures_in_a_row: 0,
+            next_ticket: 0,
+            connections: 0,
+            settled: Vec::new(),
             health: Health { available: true, ..Health::default() },
         })
     }
@@ -211,68 +481,124 @@ impl RedisStore {
         (self.connect_timeout, self.reply_timeout)
     }
 
-    fn connect(&mut self) -> Result<&mut Connection, RedisError> {
-        if self.connection.is_none() {
-            let connection = self.client.get_connection_with_timeout(self.connect_timeout)?;
-            connection.set_read_timeout(Some(self.reply_timeout))?;
-            connection.set_write_timeout(Some(self.reply_timeout))?;
-            self.connection = Some(connection);
-            self.reused = false;
-        }
-        // Just made or kept: never None here.
-        self.connection.as_mut().ok_or_else(|| RedisError::from((ErrorKind::Client, "no connection")))
-    }
-
-    /// Runs one command, connecting first if needed. A dropped reused
-    /// connection is re-made and the command sent once more; a timeout is
-    /// not retried (it would double the time Prosody waits).
-    fn request(&mut self, command: &redis::Cmd) -> Result<Value, String> {
-        if let Some(when) = self.retry_after {
-            if Instant::now() < when {
-                return Err(self.health.last_error.clone().unwrap_or_default());
-            }
-        }
-        let mut result = self.connect().and_then(|connection| command.query::<Value>(connection));
-        if let Err(err) = &result {
-            if self.reused && err.is_connection_dropped() {
-                self.connection = None;
-                result = self.connect().and_then(|connection| command.query::<Value>(connection));
-            }
-        }
-        match result {
-            Ok(value) => {
-                self.reused = true;
-                self.retry_after = None;
-                self.failures_in_a_row = 0;
-                Ok(value)
-            }
-            Err(err) => {
-                self.connection = None;
-                self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
-                if self.failures_in_a_row >= 2 {
-                    self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
-                }
-                Err(describe(&err))
-            }
-        }
-    }
-
     fn up(&mut self) {
         self.health.available = true;
     }
 
-    fn down(&mut self, problem: String) -> Reason {
+    /// Records an outage (once until Redis answers again) and its cause.
+    fn down(&mut self, failure: &Failure) {
         if self.health.available {
             self.health.available = false;
             self.health.outages += 1;
         }
+        self.health.last_error = Some(failure.to_string());
+    }
+
+    /// One token refused because the store did not answer.
+    fn refuse(&mut self) -> Reason {
         self.health.refusals += 1;
-        self.health.last_error = Some(problem);
         Reason::ReplayStoreUnavailable
     }
 
+    /// Refuses at once, without the network, within the retry interval
+    /// after two failures in a row.
+    fn resting(&mut self) -> Option<Reason> {
+        let when = self.retry_after?;
+        (Instant::now() < when).then(|| self.refuse())
+    }
+
+    /// The connection, made first if needed.
+    fn link(&mut self) -> Result<&mut Link, Failure> {
+        if self.link.is_none() {
+            self.link = Some(Link::open(&self.info, self.connect_timeout)?);
+            self.connections += 1;
+        }
+        self.link.as_mut().ok_or(Failure::Lost)
+    }
+
+    /// Drops the connection after `failure`: its state is unknown (a late
+    /// reply may still come). The deferred claims waiting on it fail.
+    fn broken(&mut self, failure: &Failure) {
+        let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
+        self.fail_claims(waiting, failure);
+    }
+
+    fn fail_claims(&mut self, waiting: VecDeque<Waiting>, failure: &Failure) {
+        self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+        if self.failures_in_a_row >= 2 {
+            self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
+        }
+        self.down(failure);
+        for claim in waiting {
+            let reason = self.refuse();
+            self.settled.push((claim.ticket, Err(reason)));
+        }
+    }
+
+    /// [`Self::broken`], and the token at hand refused.
+    fn fail(&mut self, failure: &Failure) -> Reason {
+        self.broken(failure);
+        self.refuse()
+    }
+
+    fn answered(&mut self) {
+        self.retry_after = None;
+        self.failures_in_a_row = 0;
+        self.up();
+    }
+
+    /// Delivers replies that came for deferred claims.
+    fn settle(&mut self, answered: Vec<(u64, Result<Value, Failure>)>) -> Result<(), Failure> {
+        for (ticket, reply) in answered {
+            let result = claim_result(reply)?;
+            self.answered();
+            self.settled.push((ticket, result));
+        }
+        Ok(())
+    }
+
+    /// One command on the connection (made first if needed), waited for
+    /// until `deadline`. A reused connection found dead (Redis restarted,
+    /// or closed it while idle) is made again and the command sent once
+    /// more; a timeout is not retried (it would double the time Prosody
+    /// waits).
+    fn call(
+        &mut self,
+        packed: &[u8],
+        deadline: Instant,
+        answered: &mut Vec<(u64, Result<Value, Failure>)>,
+    ) -> Result<Value, Failure> {
+        let link = self.link()?;
+        let reused = link.reused && link.waiting.is_empty();
+        match link.call(packed, deadline, answered) {
+            Err(Failure::Lost) if reused => {
+                self.link = None;
+                self.link()?.call(packed, deadline, answered)
+            }
+            result => result,
+        }
+    }
+
+    /// One command, waited for, with the bookkeeping of health.
+    fn request(&mut self, command: &redis::Cmd) -> Result<Value, Reason> {
+        if let Some(reason) = self.resting() {
+            return Err(reason);
+        }
+        let deadline = Instant::now() + self.reply_timeout;
+        let mut answered = Vec::new();
+        let result = self.call(&command.get_packed_command(), deadline, &mut answered);
+        let settled = self.settle(answered);
+        match (result, settled) {
+            (Ok(value), Ok(())) => {
+                self.answered();
+                Ok(value)
+            }
+            (Err(failure), _) | (_, Err(failure)) => Err(self.fail(&failure)),
+        }
+    }
+
     /// Records `key` as used for `lifetime_ms` unless it already is: one
-    /// `SET key 1 NX PX lifetime_ms`.
+    /// `SET key 1 NX PX lifetime_ms`, waited for.
     ///
     /// # Errors
     /// [`Reason::Replayed`] if the key exists;
@@ -280,23 +606,109 @@ impl RedisStore {
     /// refused the write (out of memory, read-only replica, wrong
     /// password...) or failed twice in a row within [`RETRY_INTERVAL`].
     pub fn claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
-        let mut command = redis::cmd("SET");
-        command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
-        match self.request(&command) {
-            Ok(Value::Okay) => {
-                self.up();
-                Ok(())
-            }
-            Ok(Value::Nil) => {
-                self.up();
-                Err(Reason::Replayed)
-            }
-            Ok(_) => {
-                self.connection = None;
-                Err(self.down("unexpected reply to SET".into()))
-            }
-            Err(problem) => Err(self.down(problem)),
+        let reply = self.request(&claim_command(key, lifetime_ms))?;
+        match claim_result(Ok(reply)) {
+            Ok(result) => result,
+            Err(failure) => Err(self.fail(&failure)),
         }
+    }
+
+    /// [`Self::claim`] without waiting: sends the `SET` and returns a
+    /// ticket; the reply is taken by [`Self::collect`] once the socket
+    /// ([`Self::socket`]) is readable, or the claim fails there when
+    /// [`Self::next_deadline`] has passed. For a server that has other
+    /// work while Redis answers.
+    ///
+    /// # Errors
+    /// [`Reason::ReplayStoreUnavailable`] when it cannot even be sent.
+    pub fn send_claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<u64, Reason> {
+        if let Some(reason) = self.resting() {
+            return Err(reason);
+        }
+        let packed = claim_command(key, lifetime_ms).get_packed_command();
+        let deadline = Instant::now() + self.reply_timeout;
+        let sent = self.link().and_then(|link| link.send(&packed, deadline));
+        if let Err(failure) = sent {
+            return Err(self.fail(&failure));
+        }
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        if let Some(link) = self.link.as_mut() {
+            link.waiting.push_back(Waiting { ticket, deadline, packed });
+        }
+        Ok(ticket)
+    }
+
+    /// The results of deferred claims that are in: the replies read so
+    /// far without waiting, and a failure for every claim on a connection
+    /// that broke or let a claim pass its deadline. A reused connection
+    /// found closed is made again and its claims sent once more (a claim
+    /// that Redis had applied before closing then reads as a replay:
+    /// refused, never accepted twice).
+    pub fn collect(&mut self) -> Vec<(u64, Result<(), Reason>)> {
+        if let Some(link) = self.link.as_mut() {
+            let mut answered = Vec::new();
+            let mut read = link.fill();
+            while let Some(reply) = link.next_reply() {
+                match link.waiting.pop_front() {
+                    Some(claim) => answered.push((claim.ticket, reply)),
+                    None => read = Err(Failure::Unexpected),
+                }
+            }
+            let closed = matches!(read, Err(Failure::Lost));
+            let idle = link.waiting.is_empty();
+            let resend = closed && link.reused && answered.is_empty();
+            if !answered.is_empty() {
+                link.reused = true;
+            }
+            let overdue = link.waiting.front().is_some_and(|claim| Instant::now() >= claim.deadline);
+            if let Err(failure) = self.settle(answered) {
+                self.broken(&failure);
+            } else if closed && idle {
+                // Closed with nothing waiting (Redis restarted, or dropped
+                // an idle client): the next claim connects again.
+                self.link = None;
+            } else if resend {
+                self.resend();
+            } else if let Err(failure) = read {
+                self.broken(&failure);
+            } else if overdue {
+                self.broken(&Failure::TimedOut);
+            }
+        }
+        core::mem::take(&mut self.settled)
+    }
+
+    /// Sends the claims of a dead reused connection once more, on a new one.
+    fn resend(&mut self) {
+        let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
+        let mut link = match Link::open(&self.info, self.connect_timeout) {
+            Ok(link) => link,
+            Err(failure) => return self.fail_claims(waiting, &failure),
+        };
+        for claim in &waiting {
+            if let Err(failure) = link.send(&claim.packed, claim.deadline) {
+                return self.fail_claims(waiting, &failure);
+            }
+        }
+        link.waiting = waiting;
+        self.link = Some(link);
+        self.connections += 1;
+    }
+
+    /// The socket the deferred claims' replies come on, to watch for
+    /// readability, and the connection's serial number (a new connection
+    /// may get the old one's descriptor number); `None` without a
+    /// connection.
+    #[must_use]
+    pub fn socket(&self) -> Option<(BorrowedFd<'_>, u64)> {
+        self.link.as_ref().map(|link| (link.fd(), self.connections))
+    }
+
+    /// When the oldest deferred claim times out, if one is waiting.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.link.as_ref().and_then(|link| link.waiting.front()).map(|claim| claim.deadline)
     }
 
     /// One `PING`: a bare round trip, for benchmarks and health checks.
@@ -304,14 +716,14 @@ impl RedisStore {
     /// # Errors
     /// [`Reason::ReplayStoreUnavailable`] as for [`Self::claim`].
     pub fn ping(&mut self) -> Result<(), Reason> {
-        match self.request(&redis::cmd("PING")) {
-            Ok(_) => {
-                self.up();
-                Ok(())
-            }
-            Err(problem) => Err(self.down(problem)),
-        }
+        self.request(&redis::cmd("PING")).map(|_| ())
     }
+}
+
+fn claim_command(key: &[u8], lifetime_ms: u64) -> redis::Cmd {
+    let mut command = redis::cmd("SET");
+    command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
+    command
 }
 
 #[cfg(test)]

@@ -93,6 +93,37 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 		assert.matches("Token refused for carol@shared.test via X-TOKEN: replayed", a:log(), 1, true);
 	end);
 
+	it("goes on serving other logins while one waits for a Redis that does not answer", function()
+		local patient = {};
+		for k, v in pairs(spec) do patient[k] = v; end
+		patient.options = {};
+		for k, v in pairs(spec.options) do patient.options[k] = v; end
+		patient.options.token_replay_store_timeout = 4000;
+		local c = assert(prosody.start(patient));
+		local ok, err = pcall(function()
+			assert_bound(login(c, "frank", mint("frank"))); -- connected to Redis
+			store:pause();
+			local waiting = c:session({ jid = "frank@" .. HOST, mech = "X-TOKEN", password = mint("frank") });
+			c:wait_for_log("Token for frank@shared.test waits for the replay store", 10);
+			local started = socket.gettime();
+			-- Another login, refused before the store (forged signature),
+			-- is answered while frank waits: the server is not held.
+			assert_refused(login(c, "grace", mint("grace"):sub(1, 40) .. " " .. ("A"):rep(43) .. "="), "not-authorized");
+			local answered_in = socket.gettime() - started;
+			local still_waiting = waiting:login(0.1);
+			store:resume();
+			assert.is_nil(still_waiting, "frank's login was answered before the store");
+			assert.is_true(answered_in < 3, "another login waited " .. answered_in .. " s");
+			-- Redis answers once resumed: frank is in, without a timeout.
+			local answer = assert(waiting:login(10));
+			assert_bound(answer);
+			assert.is_true(c:alive());
+		end);
+		store:resume();
+		c:stop();
+		assert(ok, err);
+	end);
+
 	it("answers temporary-auth-failure while Redis is down, logs it once, and logs in again once it is back", function()
 		local pid = a.pid;
 		assert_bound(login(a, "dave", mint("dave")));

@@ -165,6 +165,120 @@ describe("the Redis replay store #redis", function()
 		assert.is_true(ok)
 	end)
 
+	describe("without waiting (begin_verify, collect, store_socket)", function()
+		-- What Prosody's event loop does: collect whenever asked, until the
+		-- ticket's verdict is in or `seconds` pass.
+		local function verdict_of(v, ticket, seconds)
+			local deadline = shell.now() + (seconds or 2)
+			repeat
+				local results = v:collect()
+				if results[ticket] ~= nil then
+					return results[ticket]
+				end
+				shell.sleep(0.002)
+			until shell.now() > deadline
+		end
+
+		it("gives the verdict later, under a ticket, and nothing is waiting once it is in", function()
+			local v = verifier()
+			local token = mint("alice")
+			assert.same({ nil, nil, nil }, { v:store_socket() }) -- not connected before the first claim
+			local ok, ticket = v:begin_verify("alice", "example.com", token)
+			assert.is_false(ok)
+			assert.is_number(ticket)
+			local fd, due, serial = v:store_socket()
+			assert.is_number(fd)
+			assert.is_true(due > 0 and due <= 0.02, tostring(due)) -- the default 20 ms reply timeout
+			assert.equal(1, serial)
+			assert.is_true(verdict_of(v, ticket))
+			assert.is_nil((select(2, v:store_socket())))
+			local again, replay_ticket = v:begin_verify("alice", "example.com", token)
+			assert.is_false(again)
+			assert.are_not.equal(ticket, replay_ticket)
+			assert.equal("replayed", verdict_of(v, replay_ticket))
+			-- What fails before the store does not wait for it.
+			local forged = mint("alice", nil, { token_secret = "another-secret-0123456789" })
+			assert.same({ nil, "bad_signature" }, { v:begin_verify("alice", "example.com", forged) })
+			assert.same({}, v:collect())
+		end)
+
+		it("answers at once with the in-process cache", function()
+			local v = assert(token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET }))
+			local token = mint("alice")
+			assert.same({ true, nil }, { v:begin_verify("alice", "example.com", token) })
+			assert.same({ nil, "replayed" }, { v:begin_verify("alice", "example.com", token) })
+			assert.same({ nil, nil, nil }, { v:store_socket() })
+			assert.same({}, v:collect())
+		end)
+
+		it("keeps claims in flight apart from a verification that waits on the same connection", function()
+			local v = verifier()
+			local first, second, third = mint("alice"), mint("bob"), mint("carol")
+			local _, ticket_a = v:begin_verify("alice", "example.com", first)
+			local _, ticket_b = v:begin_verify("bob", "example.com", second)
+			-- The waiting call reads the two replies owed to the tickets first.
+			assert.same({ true, nil }, { v:verify("carol", "example.com", third) })
+			assert.same({ [ticket_a] = true, [ticket_b] = true }, v:collect())
+			assert.same({ nil, "replayed" }, { v:verify("bob", "example.com", second) })
+			assert.equal("3", server:cli("DBSIZE"))
+		end)
+
+		it("refuses a claim that Redis leaves unanswered past its timeout, and recovers", function()
+			local v = verifier({ replay_store_timeout = 50 })
+			assert.is_true(verdict_of(v, select(2, v:begin_verify("alice", "example.com", mint("alice")))))
+			server:pause()
+			local started = shell.now()
+			local ok, ticket = v:begin_verify("alice", "example.com", mint("alice"))
+			assert.is_false(ok)
+			assert.same({}, v:collect()) -- not due yet: nothing to say
+			local result = verdict_of(v, ticket, 2)
+			local waited = shell.now() - started
+			server:resume()
+			assert.equal("replay_store_unavailable", result)
+			assert.is_true(waited >= 0.05 and waited < 1, "waited " .. waited .. " s")
+			assert.equal("timed out", v:stats().replay_store_error)
+			assert.equal(1, v:stats().replay_store_outages)
+			assert.is_nil((v:store_socket())) -- the connection went with the timeout
+			local later = select(2, v:begin_verify("alice", "example.com", mint("alice")))
+			assert.is_true(verdict_of(v, later))
+			assert.equal(2, select(3, v:store_socket())) -- a new connection
+			assert.is_true(v:stats().replay_store_available)
+		end)
+
+		it("sends its claims again on a new connection when Redis restarted since the last one", function()
+			local v = verifier()
+			assert.is_true(verdict_of(v, select(2, v:begin_verify("alice", "example.com", mint("alice")))))
+			server:stop()
+			server = assert(redis.start({ port = server.port }))
+			-- The old connection is closed by now; the write to it still
+			-- succeeds, the end of the stream comes instead of the reply.
+			local token = mint("bob")
+			local ok, ticket = v:begin_verify("bob", "example.com", token)
+			assert.is_false(ok)
+			assert.is_true(verdict_of(v, ticket))
+			assert.equal(0, v:stats().replay_store_outages)
+			assert.same({ nil, "replayed" }, { v:verify("bob", "example.com", token) })
+		end)
+
+		it("refuses the claims in flight when Redis goes away under them", function()
+			local v = verifier()
+			assert.is_true(verdict_of(v, select(2, v:begin_verify("alice", "example.com", mint("alice")))))
+			server:pause()
+			local _, one = v:begin_verify("bob", "example.com", mint("bob"))
+			local _, two = v:begin_verify("carol", "example.com", mint("carol"))
+			os.execute("kill -KILL " .. server.pid) -- stopped, it never reads them
+			server:stop()
+			local results = {}
+			local deadline = shell.now() + 2
+			repeat
+				for ticket, result in pairs(v:collect()) do results[ticket] = result end
+				shell.sleep(0.002)
+			until (results[one] and results[two]) or shell.now() > deadline
+			assert.same({ [one] = "replay_store_unavailable", [two] = "replay_store_unavailable" }, results)
+			assert.equal(2, v:stats().replay_store_refusals)
+		end)
+	end)
+
 	it("speaks to a Redis with a password, and says so when the password is wrong", function()
 		local secured = assert(redis.start({ password = "s3cret-pass" }))
 		local ok, err = pcall(function()
