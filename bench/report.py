@@ -115,18 +115,30 @@ def redis_report(w, get, ratio, verdict):
       f"(target at most 2: {verdict(None if per_trip is None else per_trip <= 2)}).")
     w("")
     if get("logins_sequential_rate") is not None and get("logins_redis_sequential_rate") is not None:
-        w("Logins through Prosody with either store (same client, same run):")
+        w("Logins through Prosody with either store, and a third server the same as the first as the control "
+          "(same client, same run, in interleaved slices; the range is the lowest and highest of the per-round "
+          "ratios):")
         w("")
-        w("| Clients | Logins/s, in-process | Logins/s, Redis | Redis / in-process | Target |")
-        w("|---|---:|---:|---:|---|")
+        w("| Clients | Logins/s, in-process | Logins/s, Redis | Redis / in-process | per round (range) "
+          "| Control / in-process | Target |")
+        w("|---|---:|---:|---:|---|---:|---|")
         for name, label in (("sequential", "1 (sequential)"), ("concurrent", "50 concurrent")):
             mine, shared = get(f"logins_{name}_rate"), get(f"logins_redis_{name}_rate")
+            control = ratio(get(f"logins_control_{name}_rate"), mine)
             share = ratio(shared, mine)
             failed = get(f"logins_redis_{name}_failed")
             note = f" ({int(failed)} failed)" if failed else ""
+            low, mid, high = (get(f"logins_redis_{name}_ratio{suffix}") for suffix in ("_low", "", "_high"))
+            rounds = "n/a" if mid is None else f"median {mid * 100:.0f}% ({low * 100:.0f}% to {high * 100:.0f}%)"
             w(f"| {label} | {fmt(mine, 0)} | {fmt(shared, 0)}{note} | "
-              f"{'n/a' if share is None else f'{share * 100:.0f}%'} | "
+              f"{'n/a' if share is None else f'{share * 100:.0f}%'} | {rounds} | "
+              f"{'n/a' if control is None else f'{control * 100:.0f}%'} | "
               f"at least 95%: {verdict(None if share is None else share >= 0.95)} |")
+        w("")
+        w("Login latency (median) and the server's CPU time per login, in-process / Redis: " + "; ".join(
+            f"{label} {fmt(get(f'logins_{name}_latency'), 2)} / {fmt(get(f'logins_redis_{name}_latency'), 2)} ms, "
+            f"{fmt(get(f'logins_{name}_server_cpu'), 0)} / {fmt(get(f'logins_redis_{name}_server_cpu'), 0)} us"
+            for name, label in (("sequential", "sequential"), ("concurrent", "50 concurrent"))) + ".")
         w("")
     else:
         w("Logins through Prosody with the Redis store: not measured in this run.")

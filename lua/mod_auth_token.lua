@@ -244,6 +244,10 @@ function watch_store()
 			store_timer = nil;
 			settle_claims();
 		end);
+	elseif not due and store_timer then
+		-- Nothing waits: no wake-up for nothing.
+		store_timer:stop();
+		store_timer = nil;
 	end
 end
 

@@ -811,6 +811,71 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
+    /// A link over one end of a socket pair; the test plays Redis on the other.
+    fn paired_link() -> (Link, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        ours.set_nonblocking(true).expect("non-blocking");
+        (Link { socket: Socket::Unix(ours), inbox: Vec::new(), waiting: VecDeque::new(), reused: false }, theirs)
+    }
+
+    #[test]
+    fn replies_are_taken_whole_in_order_however_they_arrive() {
+        let (mut link, mut redis) = paired_link();
+        assert!(link.next_reply().is_none());
+        // Two replies and half of a third in one read, the rest later.
+        redis.write_all(b"+OK\r\n$-1\r\n-OOM command not allo").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Ok(Value::Okay)));
+        assert_eq!(link.next_reply(), Some(Ok(Value::Nil)));
+        assert!(link.next_reply().is_none(), "an incomplete line is no reply yet");
+        redis.write_all(b"wed\r\n-bad code here\r\n:1\r\n").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Err(Failure::Server("OOM".into()))));
+        // An error code that is not a short upper-case word is not shown.
+        assert_eq!(link.next_reply(), Some(Err(Failure::Server("(unnamed)".into()))));
+        assert_eq!(link.next_reply(), Some(Ok(Value::Int(1))));
+        assert_eq!(Failure::Server("OOM".into()).to_string(), "server error OOM");
+        assert_eq!(Failure::Server("WRONGPASS".into()).to_string(), "authentication failed");
+    }
+
+    #[test]
+    fn replies_no_command_here_gets_are_refused_not_misread() {
+        for reply in [&b"$5\r\nhello\r\n"[..], b"*1\r\n:1\r\n", b"?\r\n", b"_\r\n"] {
+            let (mut link, mut redis) = paired_link();
+            redis.write_all(reply).expect("write");
+            link.fill().expect("fill");
+            assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)), "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn a_waiting_call_hands_earlier_replies_to_their_tickets() {
+        let (mut link, mut redis) = paired_link();
+        for ticket in [7, 8] {
+            link.waiting.push_back(Waiting { ticket, deadline: Instant::now(), packed: Vec::new() });
+        }
+        redis.write_all(b"+OK\r\n$-1\r\n+PONG\r\n").expect("write");
+        let mut answered = Vec::new();
+        let reply = link.call(b"PING\r\n", Instant::now() + Duration::from_secs(5), &mut answered);
+        assert_eq!(reply, Ok(Value::SimpleString("PONG".into())));
+        assert_eq!(answered, vec![(7, Ok(Value::Okay)), (8, Ok(Value::Nil))]);
+        let mut sent = [0u8; 6];
+        redis.read_exact(&mut sent).expect("read");
+        assert_eq!(&sent, b"PING\r\n");
+        assert!(link.waiting.is_empty() && link.reused);
+    }
+
+    #[test]
+    fn a_silent_or_closed_peer_is_a_timeout_or_a_lost_connection() {
+        let (mut link, redis) = paired_link();
+        let started = Instant::now();
+        let reply = link.call(b"PING\r\n", started + Duration::from_millis(30), &mut Vec::new());
+        assert_eq!(reply, Err(Failure::TimedOut));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        drop(redis);
+        assert_eq!(link.fill(), Err(Failure::Lost));
+    }
+
     #[test]
     fn a_store_nobody_listens_on_fails_closed_then_fast() {
         // A port on loopback with no listener: refused at once, no Redis
@@ -827,10 +892,13 @@ mod tests {
         // The second failure in a row starts the retry interval...
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(store.retry_after.is_some());
-        // ...within which it refuses without trying: same outage.
-        let started = Instant::now();
+        // ...within which it refuses without trying, even once something
+        // listens there again: no connection reaches the listener.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the same port");
+        listener.set_nonblocking(true).expect("non-blocking");
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
-        assert!(started.elapsed() < RETRY_INTERVAL);
-        assert_eq!((store.health().outages, store.health().refusals), (1, 3));
+        assert_eq!(store.send_claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert!(listener.accept().is_err_and(|err| err.kind() == io::ErrorKind::WouldBlock));
+        assert_eq!((store.health().outages, store.health().refusals), (1, 4));
     }
 }
