@@ -194,12 +194,21 @@ end
 -- runner) waits, and the server goes on serving everybody else until the
 -- store's socket is readable or the oldest claim is due. Outside a runner
 -- (or on a network backend other than epoll, whose watchfd semantics this
--- relies on) the check waits for the reply, bounded by the same timeout.
+-- relies on, or under Lua 5.1) the check waits for the reply, bounded by the
+-- same timeout.
 local async = require "util.async";
 local uses_store = verifier:stats().replay_store == "redis";
 local net_server;
 local claims = {}; -- ticket -> function(result), result: true or a reason code
 local store_watch, store_watch_serial, store_timer;
+
+-- mod_sasl_token calls the check inside pcall: a login can wait only where
+-- a coroutine can yield across it (Lua 5.2 and later, LuaJIT; not 5.1).
+local function pcall_can_yield()
+	return coroutine.wrap(function()
+		return pcall(coroutine.yield, true);
+	end)() == true;
+end
 
 local function can_defer()
 	if not uses_store or not async.ready() then
@@ -208,7 +217,7 @@ local function can_defer()
 	if net_server == nil then
 		local loaded, server = pcall(require, "net.server");
 		local epoll = loaded and server.watchfd and server.get_backend and server.get_backend() == "epoll";
-		net_server = epoll and server or false;
+		net_server = epoll and pcall_can_yield() and server or false;
 	end
 	return net_server ~= false;
 end

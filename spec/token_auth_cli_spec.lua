@@ -129,6 +129,16 @@ VirtualHost "example.test"
 			assert.equal(0, ahead.status)
 			assert.same({ nil, "otp_mismatch" }, { token_auth.verify_token("a", "example.test",
 				(ahead.stdout:gsub("\n$", "")), { otp_seed = SEED, token_secret = SECRET }) })
+			-- Leap days exist where the calendar has them, and no other day past a month's end.
+			local leap = token_auth_cli({ "mint", "--config", basic_config, "--jid", "a@example.test",
+				"--time", "2024-02-29T00:00:00Z" })
+			assert.equal(0, leap.status, leap.stderr)
+			for _, date in ipairs({ "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
+				"2024-04-31T00:00:00Z", "2024-13-01T00:00:00Z" }) do
+				local r = token_auth_cli({ "mint", "--config", basic_config, "--jid", "a@example.test", "--time", date })
+				assert.equal(2, r.status, date)
+				assert.matches("--time must be", r.stderr, 1, true)
+			end
 		end)
 
 		it("uses the VirtualHost's options over the global ones", function()

@@ -73,6 +73,14 @@ local function days_from_civil(y, m, d)
 	return era * 146097 + doe - 719468
 end
 
+local function days_in_month(y, m)
+	if m == 2 then
+		local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+		return leap and 29 or 28
+	end
+	return (m == 4 or m == 6 or m == 9 or m == 11) and 30 or 31
+end
+
 -- --time: seconds since the epoch, now, +N / -N seconds from now, or YYYY-MM-DDTHH:MM:SSZ.
 function util.parse_time(text)
 	if text == "now" then return os.time() end
@@ -85,7 +93,8 @@ function util.parse_time(text)
 	local y, mo, d, h, mi, s = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)Z$")
 	if y then
 		y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
-		if mo >= 1 and mo <= 12 and d >= 1 and d <= 31 and h < 24 and mi < 60 and s < 61 then
+		-- The day must exist: 2024-02-30 is refused, not read as 2024-03-01.
+		if mo >= 1 and mo <= 12 and d >= 1 and d <= days_in_month(y, mo) and h < 24 and mi < 60 and s < 61 then
 			return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
 		end
 	end
