@@ -11,6 +11,10 @@
 -- one-second slices and names their figures logins_redis_* and
 -- logins_control_*.
 --
+-- BENCH_LOGIN_ARGS replaces the client's run options (default "--rounds 16",
+-- "--rounds 2" with --quick), e.g. "--rounds 40 --slice 1 --concurrency 200";
+-- BENCH_LOG_LEVEL the servers' log level (default "error").
+--
 -- The seed and secret are fresh random values, never printed: the client
 -- reads them from a file in the server's temp dir (removed with it), not
 -- from its command line, which `ps` shows. Prosody logs at "error" level

@@ -108,6 +108,7 @@ def redis_report(w, get, ratio, verdict):
     w(f"| `verifier:verify()`, valid, Redis store (one `SET NX PX`) | {fmt(store_us, 2)} |")
     w(f"| `verifier:verify()`, replay refused by the Redis store | {fmt(get('redis_verify_store_replayed'), 2)} |")
     w(f"| one bare round trip: `PING` on the store's connection | {fmt(ping_us, 2)} |")
+    w(f"| the same after 2 ms of quiet (as between one client's logins) | {fmt(get('redis_ping_idle'), 2)} |")
     w(f"| the store's cost per verification (Redis - in-process) | {fmt(overhead, 2)} |")
     w("")
     per_trip = ratio(overhead, ping_us)
@@ -135,6 +136,13 @@ def redis_report(w, get, ratio, verdict):
               f"{'n/a' if control is None else f'{control * 100:.0f}%'} | "
               f"at least 95%: {verdict(None if share is None else share >= 0.95)} |")
         w("")
+        rate, idle = get("logins_sequential_rate"), get("redis_ping_idle")
+        if rate and idle:
+            w(f"One client logging in back to back waits one round trip more per login: at "
+              f"{fmt(rate, 0)} logins/s in-process and {fmt(idle, 0)} us per round trip after a quiet spell, "
+              f"that wait alone would keep 1 / (1 + rate x round trip) = "
+              f"{100 / (1 + rate * idle * 1e-6):.1f}% of the in-process rate.")
+            w("")
         w("Login latency (median) and the server's CPU time per login, in-process / Redis: " + "; ".join(
             f"{label} {fmt(get(f'logins_{name}_latency'), 2)} / {fmt(get(f'logins_redis_{name}_latency'), 2)} ms, "
             f"{fmt(get(f'logins_{name}_server_cpu'), 0)} / {fmt(get(f'logins_redis_{name}_server_cpu'), 0)} us"

@@ -265,6 +265,9 @@ impl Write for Socket {
     }
 }
 
+/// Replies read for deferred claims, by ticket.
+type Answered = Vec<(u64, Result<Value, Failure>)>;
+
 /// A claim sent and not yet answered.
 struct Waiting {
     ticket: u64,
@@ -361,24 +364,27 @@ impl Link {
         Some(reply.and_then(|value| server_error(&value).map_or(Ok(value), Err)))
     }
 
+    /// Hands the complete replies in the inbox to the deferred claims
+    /// waiting for them, oldest first, and returns the first reply that no
+    /// claim waits for.
+    fn hand_out(&mut self, answered: &mut Answered) -> Option<Result<Value, Failure>> {
+        while let Some(reply) = self.next_reply() {
+            match self.waiting.pop_front() {
+                Some(claim) => answered.push((claim.ticket, reply)),
+                None => return Some(reply),
+            }
+        }
+        None
+    }
+
     /// Sends one command and waits for its reply until `deadline`. The
     /// replies owed to deferred claims come first: they go to `answered`.
-    fn call(
-        &mut self,
-        packed: &[u8],
-        deadline: Instant,
-        answered: &mut Vec<(u64, Result<Value, Failure>)>,
-    ) -> Result<Value, Failure> {
+    fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
         self.send(packed, deadline)?;
         loop {
-            while let Some(reply) = self.next_reply() {
-                match self.waiting.pop_front() {
-                    Some(claim) => answered.push((claim.ticket, reply)),
-                    None => {
-                        self.reused = true;
-                        return reply;
-                    }
-                }
+            if let Some(reply) = self.hand_out(answered) {
+                self.reused = true;
+                return reply;
             }
             self.socket.wait(false, deadline)?;
             self.fill()?;
@@ -548,7 +554,7 @@ impl RedisStore {
     }
 
     /// Delivers replies that came for deferred claims.
-    fn settle(&mut self, answered: Vec<(u64, Result<Value, Failure>)>) -> Result<(), Failure> {
+    fn settle(&mut self, answered: Answered) -> Result<(), Failure> {
         for (ticket, reply) in answered {
             let result = claim_result(reply)?;
             self.answered();
@@ -562,12 +568,7 @@ impl RedisStore {
     /// or closed it while idle) is made again and the command sent once
     /// more; a timeout is not retried (it would double the time Prosody
     /// waits).
-    fn call(
-        &mut self,
-        packed: &[u8],
-        deadline: Instant,
-        answered: &mut Vec<(u64, Result<Value, Failure>)>,
-    ) -> Result<Value, Failure> {
+    fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
         let link = self.link()?;
         let reused = link.reused && link.waiting.is_empty();
         match link.call(packed, deadline, answered) {
@@ -649,11 +650,8 @@ impl RedisStore {
         if let Some(link) = self.link.as_mut() {
             let mut answered = Vec::new();
             let mut read = link.fill();
-            while let Some(reply) = link.next_reply() {
-                match link.waiting.pop_front() {
-                    Some(claim) => answered.push((claim.ticket, reply)),
-                    None => read = Err(Failure::Unexpected),
-                }
+            if link.hand_out(&mut answered).is_some() {
+                read = Err(Failure::Unexpected); // a reply nobody asked for
             }
             let closed = matches!(read, Err(Failure::Lost));
             let idle = link.waiting.is_empty();
