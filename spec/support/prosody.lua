@@ -91,8 +91,6 @@ local function write_config(server, spec)
 		"c2s_interfaces = { \"127.0.0.1\" }",
 		"s2s_ports = { }",
 		"component_ports = { }",
-		"http_ports = { }",
-		"https_ports = { }",
 		"c2s_require_encryption = false",
 		"s2s_require_encryption = false",
 		"modules_disabled = { \"s2s\"; \"tls\" }",
@@ -101,9 +99,13 @@ local function write_config(server, spec)
 		-- the specs send 10 KB tokens (13.7 KB in base64) to reach the mechanism.
 		"c2s_unauthed_stanza_size_limit = 65536",
 	};
+	-- No HTTP listener unless the spec asks for one (and then once: Prosody
+	-- warns about an option set twice).
 	local options = {
 		modules_enabled = { "saslauth"; "sasl_token"; table.unpack(spec.modules or {}) };
 		authentication = "token";
+		http_ports = {};
+		https_ports = {};
 	};
 	for k, v in pairs(spec.options or {}) do
 		options[k] = v;
