@@ -200,7 +200,7 @@ local async = require "util.async";
 local uses_store = verifier:stats().replay_store == "redis";
 local net_server;
 local claims = {}; -- ticket -> function(result), result: true or a reason code
-local store_watch, store_watch_serial, store_timer;
+local store_watch, store_watch_serial, store_timer, store_timer_at;
 
 -- mod_sasl_token calls the check inside pcall: a login can wait only where
 -- a coroutine can yield across it (Lua 5.2 and later, LuaJIT; not 5.1).
@@ -228,7 +228,12 @@ local function settle_claims()
 		local resume = claims[ticket];
 		claims[ticket] = nil;
 		if resume then
-			resume(result);
+			-- The login goes on from here, in its session's runner: whatever
+			-- it does, the other verdicts are still handed out.
+			local resumed, err = pcall(resume, result);
+			if not resumed then
+				module:log("error", "Resuming a login after the replay store answered: %s", tostring(err));
+			end
 		end
 	end
 	watch_store();
@@ -249,10 +254,15 @@ function watch_store()
 		end
 	end
 	if due and not store_timer then
+		store_timer_at = now() + due;
 		store_timer = module:add_timer(due + 0.001, function()
 			store_timer = nil;
 			settle_claims();
 		end);
+	elseif due and now() + due < store_timer_at then
+		-- Due sooner than the timer (verdicts already in): bring it forward.
+		store_timer_at = now() + due;
+		store_timer:reschedule(due + 0.001);
 	elseif not due and store_timer then
 		-- Nothing waits: no wake-up for nothing.
 		store_timer:stop();
@@ -266,6 +276,9 @@ function module.unload() -- luacheck: ignore 122 (Prosody calls module.unload)
 	if store_watch then
 		store_watch:close();
 	end
+	if store_timer then
+		store_timer:stop();
+	end
 	local waiting = claims;
 	claims = {};
 	for _, resume in pairs(waiting) do
@@ -278,6 +291,11 @@ end
 local function verify(username, token)
 	if not can_defer() then
 		local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token, now());
+		if net_server and next(claims) then
+			-- Waiting, it may have read the verdicts of logins that wait in
+			-- their sessions: have them collected.
+			watch_store();
+		end
 		if not ran then
 			return nil, "internal_error", ok;
 		end
@@ -288,6 +306,9 @@ local function verify(username, token)
 		return nil, "internal_error", ok;
 	end
 	if ok ~= false then
+		if next(claims) then
+			watch_store(); -- a failed send fails the claims before it too
+		end
 		return ok, ticket;
 	end
 	module:log("debug", "Token for %s@%s waits for the replay store", printable(username), host);

@@ -307,6 +307,8 @@ impl Link {
         if settings.db() != 0 {
             link.expect_ok(&redis::cmd("SELECT").arg(settings.db()).get_packed_command(), deadline)?;
         }
+        // The handshake does not make it a connection that has worked.
+        link.reused = false;
         Ok(link)
     }
 
@@ -554,13 +556,30 @@ impl RedisStore {
     }
 
     /// Delivers replies that came for deferred claims.
+    ///
+    /// Every ticket gets its verdict here: an error reply (OOM, READONLY,
+    /// MISCONF...) refuses its own claim only, as each reply is one line and
+    /// the ones after it still belong to their claims; a reply no `SET`
+    /// gives means the replies are out of step, and refuses every claim
+    /// from there on. Returns the first failure, for the caller to drop the
+    /// connection.
     fn settle(&mut self, answered: Answered) -> Result<(), Failure> {
+        let mut first_failure = None;
         for (ticket, reply) in answered {
-            let result = claim_result(reply)?;
-            self.answered();
+            let result = match (&first_failure, claim_result(reply)) {
+                (Some(Failure::Unexpected), _) => Err(self.refuse()),
+                (_, Ok(result)) => {
+                    self.answered();
+                    result
+                }
+                (_, Err(failure)) => {
+                    first_failure.get_or_insert(failure);
+                    Err(self.refuse())
+                }
+            };
             self.settled.push((ticket, result));
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
 
     /// One command on the connection (made first if needed), waited for
@@ -568,13 +587,15 @@ impl RedisStore {
     /// or closed it while idle) is made again and the command sent once
     /// more; a timeout is not retried (it would double the time Prosody
     /// waits).
-    fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
+    fn call(&mut self, packed: &[u8], answered: &mut Answered) -> Result<Value, Failure> {
+        let reply_timeout = self.reply_timeout;
         let link = self.link()?;
+        // The reply timeout starts once connected: connecting has its own.
         let reused = link.reused && link.waiting.is_empty();
-        match link.call(packed, deadline, answered) {
+        match link.call(packed, Instant::now() + reply_timeout, answered) {
             Err(Failure::Lost) if reused => {
                 self.link = None;
-                self.link()?.call(packed, deadline, answered)
+                self.link()?.call(packed, Instant::now() + reply_timeout, answered)
             }
             result => result,
         }
@@ -585,16 +606,20 @@ impl RedisStore {
         if let Some(reason) = self.resting() {
             return Err(reason);
         }
-        let deadline = Instant::now() + self.reply_timeout;
         let mut answered = Vec::new();
-        let result = self.call(&command.get_packed_command(), deadline, &mut answered);
-        let settled = self.settle(answered);
-        match (result, settled) {
+        let result = self.call(&command.get_packed_command(), &mut answered);
+        match (result, self.settle(answered)) {
             (Ok(value), Ok(())) => {
                 self.answered();
                 Ok(value)
             }
-            (Err(failure), _) | (_, Err(failure)) => Err(self.fail(&failure)),
+            (Err(failure), _) | (Ok(_), Err(failure @ Failure::Unexpected)) => Err(self.fail(&failure)),
+            // An error reply to an earlier claim: this reply is still ours,
+            // and the connection goes.
+            (Ok(value), Err(failure)) => {
+                self.broken(&failure);
+                Ok(value)
+            }
         }
     }
 
@@ -627,8 +652,13 @@ impl RedisStore {
             return Err(reason);
         }
         let packed = claim_command(key, lifetime_ms).get_packed_command();
-        let deadline = Instant::now() + self.reply_timeout;
-        let sent = self.link().and_then(|link| link.send(&packed, deadline));
+        let reply_timeout = self.reply_timeout;
+        let mut deadline = Instant::now();
+        // The reply timeout starts once connected: connecting has its own.
+        let sent = self.link().and_then(|link| {
+            deadline = Instant::now() + reply_timeout;
+            link.send(&packed, deadline)
+        });
         if let Err(failure) = sent {
             return Err(self.fail(&failure));
         }
@@ -703,9 +733,16 @@ impl RedisStore {
         self.link.as_ref().map(|link| (link.fd(), self.connections))
     }
 
-    /// When the oldest deferred claim times out, if one is waiting.
+    /// When [`Self::collect`] is next due: now if verdicts are already in,
+    /// else when the oldest deferred claim times out; `None` when nothing
+    /// waits.
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.settled.is_empty() {
+            // Verdicts read while doing something else (a waiting call, a
+            // failed send): due now, so that they are collected.
+            return Some(Instant::now());
+        }
         self.link.as_ref().and_then(|link| link.waiting.front()).map(|claim| claim.deadline)
     }
 
@@ -872,6 +909,68 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(30));
         drop(redis);
         assert_eq!(link.fill(), Err(Failure::Lost));
+    }
+
+    /// A store already connected, over a socket pair; the test plays Redis.
+    fn paired_store() -> (RedisStore, UnixStream) {
+        let mut store = RedisStore::open(b"redis://127.0.0.1:1", None, Some(2000)).expect("valid");
+        let (link, redis) = paired_link();
+        store.link = Some(link);
+        store.connections = 1;
+        (store, redis)
+    }
+
+    fn collect_all(store: &mut RedisStore, count: usize) -> Vec<(u64, Result<(), Reason>)> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut results = Vec::new();
+        while results.len() < count && Instant::now() < deadline {
+            results.extend(store.collect());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        results.sort_by_key(|(ticket, _)| *ticket);
+        results
+    }
+
+    #[test]
+    fn an_error_reply_refuses_its_own_claim_and_every_other_gets_its_verdict() {
+        let (mut store, mut redis) = paired_store();
+        let tickets: Vec<u64> = (0..4).map(|_| store.send_claim(b"k", 1000).expect("sent")).collect();
+        redis.write_all(b"+OK\r\n-READONLY You can't write against a read only replica.\r\n$-1\r\n").expect("write");
+        let results = collect_all(&mut store, 4);
+        assert_eq!(
+            results,
+            vec![
+                (tickets[0], Ok(())),
+                (tickets[1], Err(Reason::ReplayStoreUnavailable)),
+                (tickets[2], Err(Reason::Replayed)),
+                // Still waiting when the connection was dropped for the error.
+                (tickets[3], Err(Reason::ReplayStoreUnavailable)),
+            ]
+        );
+        assert_eq!(store.health().last_error.as_deref(), Some("server error READONLY"));
+        assert!(store.next_deadline().is_none(), "nothing left waiting");
+    }
+
+    #[test]
+    fn replies_out_of_step_refuse_every_claim_from_there_on() {
+        let (mut store, mut redis) = paired_store();
+        let tickets: Vec<u64> = (0..3).map(|_| store.send_claim(b"k", 1000).expect("sent")).collect();
+        redis.write_all(b"+OK\r\n+PONG\r\n+OK\r\n").expect("write");
+        let results = collect_all(&mut store, 3);
+        assert_eq!(results[0], (tickets[0], Ok(())));
+        assert_eq!(results[1], (tickets[1], Err(Reason::ReplayStoreUnavailable)));
+        assert_eq!(results[2], (tickets[2], Err(Reason::ReplayStoreUnavailable)));
+    }
+
+    #[test]
+    fn a_waiting_call_leaves_the_deferred_verdicts_it_read_due_at_once() {
+        let (mut store, mut redis) = paired_store();
+        let ticket = store.send_claim(b"k", 1000).expect("sent");
+        redis.write_all(b"-OOM command not allowed\r\n+PONG\r\n").expect("write");
+        assert_eq!(store.ping(), Ok(()), "its own reply still answers it");
+        assert!(store.next_deadline().is_some_and(|due| due <= Instant::now()), "due now");
+        assert_eq!(store.collect(), vec![(ticket, Err(Reason::ReplayStoreUnavailable))]);
+        assert!(store.next_deadline().is_none());
     }
 
     #[test]
