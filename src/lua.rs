@@ -196,7 +196,8 @@ impl UserData for LuaVerifier {
             Ok(results)
         });
         // The shared store's socket (a file descriptor number) to watch for
-        // replies, the seconds until the oldest waiting claim times out, and
+        // replies, the seconds until `collect()` is next due (0 when verdicts
+        // are already in, else when the oldest waiting claim times out), and
         // the connection's serial number; nil for each when there is none.
         methods.add_method_mut("store_socket", |_, this, ()| {
             let Some(store) = this.0.replay_store_mut() else {

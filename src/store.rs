@@ -60,6 +60,8 @@ pub const TIMEOUT_MS: core::ops::RangeInclusive<u64> = 1..=10_000;
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 /// Every key starts with this, then the host and `:`.
 pub const KEY_PREFIX: &[u8] = b"token_auth:";
+/// Longest reply line read: every reply expected is a few dozen bytes.
+const MAX_REPLY_LINE: usize = 4096;
 /// Bytes of SHA-256 kept in a key (hex-encoded: twice as many characters).
 const KEY_HASH_BYTES: usize = 16;
 
@@ -356,7 +358,15 @@ impl Link {
     /// (`+OK`, `$-1`, `-ERR ...`, `+PONG`), which the crate's parser reads;
     /// anything longer is a reply the protocol does not allow here.
     fn next_reply(&mut self) -> Option<Result<Value, Failure>> {
-        let end = self.inbox.windows(2).position(|pair| pair == b"\r\n")? + 2;
+        let Some(end) = self.inbox.windows(2).position(|pair| pair == b"\r\n") else {
+            // A reply here is a short line: this many bytes without its end
+            // is not one, and the inbox must not grow without bound.
+            return (self.inbox.len() > MAX_REPLY_LINE).then(|| {
+                self.inbox.clear();
+                Err(Failure::Unexpected)
+            });
+        };
+        let end = end + 2;
         let line: Vec<u8> = self.inbox.drain(..end).collect();
         let reply = match line.first() {
             Some(b'+' | b'-' | b':') => redis::parse_redis_value(&line).map_err(|_| Failure::Unexpected),
@@ -881,6 +891,18 @@ mod tests {
             link.fill().expect("fill");
             assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)), "{reply:?}");
         }
+    }
+
+    #[test]
+    fn a_reply_line_without_end_is_refused_once_too_long_to_be_one() {
+        let (mut link, mut redis) = paired_link();
+        redis.write_all(&[b'+'; MAX_REPLY_LINE]).expect("write");
+        link.fill().expect("fill");
+        assert!(link.next_reply().is_none(), "still short enough to be a reply in the making");
+        redis.write_all(b"++").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)));
+        assert!(link.inbox.is_empty());
     }
 
     #[test]
