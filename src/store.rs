@@ -592,11 +592,11 @@ impl RedisStore {
         first_failure.map_or(Ok(()), Err)
     }
 
-    /// One command on the connection (made first if needed), waited for
-    /// until `deadline`. A reused connection found dead (Redis restarted,
-    /// or closed it while idle) is made again and the command sent once
-    /// more; a timeout is not retried (it would double the time Prosody
-    /// waits).
+    /// One command on the connection (made first if needed), its reply
+    /// waited for up to the reply timeout. A reused connection found dead
+    /// (Redis restarted, or closed it while idle) is made again and the
+    /// command sent once more; a timeout is not retried (it would double
+    /// the time the caller waits).
     fn call(&mut self, packed: &[u8], answered: &mut Answered) -> Result<Value, Failure> {
         let reply_timeout = self.reply_timeout;
         let link = self.link()?;
