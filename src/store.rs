@@ -200,7 +200,14 @@ impl Socket {
                 stream.set_nodelay(true)?;
                 Socket::Tcp(stream)
             }
-            ConnectionAddr::Unix(path) => Socket::Unix(UnixStream::connect(path)?),
+            ConnectionAddr::Unix(path) => {
+                // std's UnixStream::connect cannot be bounded: a Redis that
+                // stopped accepting, its backlog full, would hold the caller.
+                // Non-blocking, such a connect fails at once instead.
+                let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+                socket.connect_timeout(&socket2::SockAddr::unix(path)?, timeout)?;
+                Socket::Unix(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
+            }
             // TLS is refused by `RedisStore::open`.
             _ => return Err(Failure::Io(io::ErrorKind::Unsupported)),
         };
@@ -993,6 +1000,32 @@ mod tests {
         assert!(store.next_deadline().is_some_and(|due| due <= Instant::now()), "due now");
         assert_eq!(store.collect(), vec![(ticket, Err(Reason::ReplayStoreUnavailable))]);
         assert!(store.next_deadline().is_none());
+    }
+
+    #[test]
+    fn a_unix_socket_redis_that_stopped_accepting_does_not_hold_the_caller() {
+        let dir = std::env::temp_dir().join(format!("token-auth-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("redis.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        // Fill its backlog: it never accepts, as a hung Redis would not.
+        let mut held = Vec::new();
+        for _ in 0..10_000 {
+            let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).expect("socket");
+            socket.set_nonblocking(true).expect("non-blocking");
+            if socket.connect(&socket2::SockAddr::unix(&path).expect("address")).is_err() {
+                break;
+            }
+            held.push(socket);
+        }
+        let url = format!("redis+unix://{}", path.display());
+        let mut store = RedisStore::open(url.as_bytes(), Some(200), Some(200)).expect("valid");
+        let started = Instant::now();
+        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert!(started.elapsed() < Duration::from_secs(2), "held {:?}", started.elapsed());
+        drop((held, listener));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
