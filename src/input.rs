@@ -1,5 +1,5 @@
-//! Reading standard input within a deadline, for the extauth loop: the one
-//! piece of I/O in the crate, kept apart from the pure scheme.
+//! Reading standard input within a deadline, for the extauth loop, kept
+//! apart from the pure scheme.
 //!
 //! Lua's own `io.read` either blocks until a whole count of bytes arrived
 //! or, unbuffered, costs one system call per byte; neither lets a helper
@@ -8,7 +8,9 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::poll;
 
 /// What one read found.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,22 +36,10 @@ pub enum Chunk {
 pub fn read(max: usize, timeout: Option<Duration>) -> io::Result<Chunk> {
     let stdin = io::stdin();
     let fd = stdin.as_fd();
-    let wait = timeout.map(|t| rustix::event::Timespec {
-        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(t.subsec_nanos()),
-    });
-    let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
-    let mut last_chance = false;
-    loop {
-        let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
-        let deadline = if last_chance { Some(&zero) } else { wait.as_ref() };
-        match rustix::event::poll(&mut fds, deadline) {
-            Ok(0) if last_chance => return Ok(Chunk::Timeout),
-            Ok(0) => last_chance = true,
-            Ok(_) => break,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(err) => return Err(err.into()),
-        }
+    // A timeout too long to add to now waits for ever.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    if !poll::ready(fd, rustix::event::PollFlags::IN, deadline)? {
+        return Ok(Chunk::Timeout);
     }
     let mut buffer = vec![0u8; max.max(1)];
     loop {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod input;
 pub mod names;
 pub mod options;
+mod poll;
 pub mod random;
 pub mod replay;
 pub mod scheme;

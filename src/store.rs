@@ -40,6 +40,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, Reason};
+use crate::poll;
 
 /// Default connect timeout, milliseconds: a TCP handshake plus the
 /// AUTH/SELECT exchange takes well under 1 ms on a local network; 50 ms is
@@ -226,28 +227,13 @@ impl Socket {
     }
 
     /// Waits up to `deadline` for the socket to become readable (or
-    /// writable). Polled once more without waiting before a timeout is
-    /// reported: a process stopped past its deadline while the reply
-    /// arrived takes the reply.
+    /// writable), as [`poll::ready`] does.
     fn wait(&self, writable: bool, deadline: Instant) -> Result<(), Failure> {
         let flags = if writable { rustix::event::PollFlags::OUT } else { rustix::event::PollFlags::IN };
-        let mut last_chance = false;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let wait = if last_chance { Duration::ZERO } else { left };
-            let timespec = rustix::event::Timespec {
-                tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(wait.subsec_nanos()),
-            };
-            let fd = self.fd();
-            let mut fds = [rustix::event::PollFd::new(&fd, flags)];
-            match rustix::event::poll(&mut fds, Some(&timespec)) {
-                Ok(0) if last_chance => return Err(Failure::TimedOut),
-                Ok(0) => last_chance = true,
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => {}
-                Err(err) => return Err(io::Error::from(err).into()),
-            }
+        if poll::ready(self.fd(), flags, Some(deadline))? {
+            Ok(())
+        } else {
+            Err(Failure::TimedOut)
         }
     }
 }
@@ -506,10 +492,6 @@ impl RedisStore {
         (self.connect_timeout, self.reply_timeout)
     }
 
-    fn up(&mut self) {
-        self.health.available = true;
-    }
-
     /// Records an outage (once until Redis answers again) and its cause.
     fn down(&mut self, failure: &Failure) {
         if self.health.available {
@@ -566,10 +548,11 @@ impl RedisStore {
         self.refuse()
     }
 
+    /// Redis answered: the outage, if any, is over.
     fn answered(&mut self) {
         self.retry_after = None;
         self.failures_in_a_row = 0;
-        self.up();
+        self.health.available = true;
     }
 
     /// Delivers replies that came for deferred claims.
@@ -727,18 +710,15 @@ impl RedisStore {
     /// Sends the claims of a dead reused connection once more, on a new one.
     fn resend(&mut self) {
         let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
-        let mut link = match Link::open(&self.info, self.connect_timeout) {
-            Ok(link) => link,
-            Err(failure) => return self.fail_claims(waiting, &failure),
-        };
-        for claim in &waiting {
-            if let Err(failure) = link.send(&claim.packed, claim.deadline) {
-                return self.fail_claims(waiting, &failure);
-            }
+        let sent =
+            self.link().and_then(|link| waiting.iter().try_for_each(|claim| link.send(&claim.packed, claim.deadline)));
+        if let Err(failure) = sent {
+            self.link = None;
+            return self.fail_claims(waiting, &failure);
         }
-        link.waiting = waiting;
-        self.link = Some(link);
-        self.connections += 1;
+        if let Some(link) = self.link.as_mut() {
+            link.waiting = waiting;
+        }
     }
 
     /// The socket the deferred claims' replies come on, to watch for
