@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make demo   - a throwaway Prosody with token auth, a minted token, a real login
 #   make test   - every test suite, ending with "N passed, N failed"
+#   make check  - the edit loop: Rust tests and the specs that need no server
 # Both install what they need first (scripts/setup).
 
 LUA_VERSIONS := lua54 lua51 luajit
 CARGO ?= cargo
 
-.PHONY: all setup build test test-quick demo demo-web bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
+.PHONY: all setup build test check demo demo-web bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
 
 all: build
 
@@ -23,6 +24,12 @@ $(addprefix build-,$(LUA_VERSIONS)): build-%:
 
 test: setup
 	@scripts/test
+
+# The fast tier, for the edit loop (under a minute on two cores once built):
+# no Prosody, Redis, ejabberd or browser is started; make test runs it all.
+check: build-lua54
+	$(CARGO) test --quiet
+	lua5.4 /usr/bin/busted --exclude-tags=e2e,slow,plugins,redis,dist
 
 demo: setup build-lua54
 	@scripts/demo
