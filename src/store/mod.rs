@@ -1,0 +1,198 @@
+//! The replay store shared through Redis (option `replay_store`).
+//!
+//! "First use wins" across every process that points at the same Redis:
+//! one `SET <key> 1 NX PX <remaining lifetime>` per accepted token, so
+//! several Prosody instances, every extauth helper of an ejabberd cluster
+//! and a restarted server all see a token used once. Keys are scoped by
+//! host and hold a hash, never the token (see [`key`]).
+//!
+//! Prosody has one thread, so the store does not make it wait: a claim
+//! is sent ([`RedisStore::send_claim`]) and its reply taken when the socket
+//! becomes readable ([`RedisStore::collect`]), the login paused meanwhile
+//! while the server goes on serving everybody else. Where nothing else
+//! could run (the extauth helper, one request at a time; a caller outside
+//! Prosody's async runners), [`RedisStore::claim`] waits for the reply.
+//! Both are bounded by tight connect and reply timeouts. One failure drops
+//! the connection and the next token makes a new one (a single slow reply
+//! costs the logins waiting on it); after two failures in a row the store
+//! refuses at once, without touching the network, for [`RETRY_INTERVAL`]:
+//! a Redis that is down, hung or black-holed costs at most one timeout per
+//! interval, not one per login. It fails closed
+//! ([`Reason::ReplayStoreUnavailable`]) and recovers by itself: the next
+//! attempt after the interval connects again.
+//!
+//! The protocol is the `redis` crate's: URL parsing (`redis://`, password,
+//! `/DB`, `redis+unix:`/`unix:` sockets), command encoding and reply
+//! parsing. The socket is ours: the crate's sync connection offers no way
+//! to send without waiting for the reply, and its async one needs an
+//! executor, where Prosody has its own event loop to watch the socket.
+
+mod policy;
+mod protocol;
+mod socket;
+
+use core::fmt;
+use std::io;
+use std::time::Duration;
+
+use data_encoding::HEXLOWER;
+use sha2::{Digest, Sha256};
+
+pub use policy::{Health, RedisStore};
+
+/// Default connect timeout, milliseconds: a TCP handshake plus the
+/// AUTH/SELECT exchange takes well under 1 ms on a local network; 50 ms is
+/// tens of times that, yet a Redis that is gone costs Prosody at most
+/// 50 ms per [`RETRY_INTERVAL`].
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 50;
+/// Default reply timeout, milliseconds: a `SET` answers in tens of
+/// microseconds on loopback and well under a millisecond on a LAN; 20 ms
+/// leaves room for a fork or an fsync stall, and bounds how long one login
+/// can hold Prosody's thread when Redis hangs.
+pub const DEFAULT_REPLY_TIMEOUT_MS: u64 = 20;
+/// Accepted timeouts, milliseconds.
+pub const TIMEOUT_MS: core::ops::RangeInclusive<u64> = 1..=10_000;
+/// After two failures in a row the store refuses without trying for this
+/// long, then tries again on the next token: at most one timeout per
+/// interval while Redis is away, and logins again within half a second of
+/// its return.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+/// Every key starts with this, then the host and `:`.
+pub const KEY_PREFIX: &[u8] = b"token_auth:";
+/// Bytes of SHA-256 kept in a key (hex-encoded: twice as many characters).
+const KEY_HASH_BYTES: usize = 16;
+
+/// The Redis key of a token: `token_auth:<host>:<32 hex digits>`, the
+/// digits being the first 128 bits of SHA-256 over the host, the username
+/// and the token's OTP and nonce digits (length-prefixed, so no two
+/// inputs run together). What the reference scheme calls one token (same
+/// OTP, nonce and JID) is one key, whichever secret signed it. The key
+/// shows the host, so an operator can count or flush one host's entries,
+/// and nothing of the token: the nonce is 32 random digits, so the hash
+/// cannot be turned back into them, and the signature is not in it.
+#[must_use]
+pub fn key(host: &[u8], username: &[u8], digits: &[u8]) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(b"prosody-token-auth replay key v1\0");
+    for part in [host, username, digits] {
+        hash.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut key = Vec::with_capacity(KEY_PREFIX.len() + host.len() + 1 + 2 * KEY_HASH_BYTES);
+    key.extend_from_slice(KEY_PREFIX);
+    key.extend_from_slice(host);
+    key.push(b':');
+    key.extend_from_slice(HEXLOWER.encode(&digest[..KEY_HASH_BYTES]).as_bytes());
+    key
+}
+
+/// Milliseconds from `now` to `expires_at` (Unix seconds), for `PX`.
+/// `now` is whole seconds, rounded down, so the key outlives the token by
+/// up to a second, never the other way round. At least 1 (`PX 0` is an
+/// error in Redis).
+#[must_use]
+pub fn lifetime_ms(expires_at: u64, now: u64) -> u64 {
+    expires_at.saturating_sub(now).saturating_mul(1000).max(1)
+}
+
+/// What went wrong, in words that hold no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    TimedOut,
+    Refused,
+    Lost,
+    /// Another error of the operating system, by its kind.
+    Io(io::ErrorKind),
+    /// An error reply: its code only (OOM, READONLY, NOAUTH, WRONGPASS,
+    /// LOADING...), short upper-case words safe to show, and what an
+    /// operator needs; the rest of the message is left out.
+    Server(String),
+    /// A reply the protocol does not allow here.
+    Unexpected,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::TimedOut => f.write_str("timed out"),
+            Failure::Refused => f.write_str("connection refused"),
+            Failure::Lost => f.write_str("connection lost"),
+            Failure::Io(kind) => write!(f, "I/O error ({kind})"),
+            Failure::Server(code) if code == "WRONGPASS" || code == "NOAUTH" => f.write_str("authentication failed"),
+            Failure::Server(code) => write!(f, "server error {code}"),
+            Failure::Unexpected => f.write_str("unexpected reply"),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::TimedOut,
+            io::ErrorKind::ConnectionRefused => Failure::Refused,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::NotConnected => Failure::Lost,
+            kind => Failure::Io(kind),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_scoped_by_host_and_hold_no_token_text() {
+        let digits = b"1234567801234567890123456789012345678901";
+        let key = key(b"example.com", b"alice", digits);
+        let text = String::from_utf8(key.clone()).expect("ascii");
+        assert!(text.starts_with("token_auth:example.com:"), "{text}");
+        let hash = &text["token_auth:example.com:".len()..];
+        assert_eq!(hash.len(), 32);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        // No run of the token's digits survives into the key.
+        assert!(!text.contains("12345678") && !text.contains("01234567"), "{text}");
+        assert!(!text.contains("alice"));
+    }
+
+    #[test]
+    fn keys_differ_for_every_part_and_are_stable() {
+        let base = key(b"h", b"alice", b"0123");
+        assert_eq!(base, key(b"h", b"alice", b"0123"));
+        assert_ne!(base, key(b"h2", b"alice", b"0123"));
+        assert_ne!(base, key(b"h", b"bob", b"0123"));
+        assert_ne!(base, key(b"h", b"alice", b"0124"));
+        // Length prefixes: moving a byte between parts changes the key.
+        assert_ne!(key(b"h", b"ab", b"1"), key(b"h", b"a", b"b1"));
+        // A pinned value: a change of derivation would orphan the keys
+        // live in every deployment's Redis during an upgrade.
+        assert_eq!(
+            String::from_utf8(key(b"example.com", b"alice", b"12345678")).expect("ascii"),
+            format!(
+                "token_auth:example.com:{}",
+                &HEXLOWER.encode(&{
+                    let mut hash = Sha256::new();
+                    hash.update(b"prosody-token-auth replay key v1\0");
+                    for part in [&b"example.com"[..], b"alice", b"12345678"] {
+                        hash.update((part.len() as u64).to_be_bytes());
+                        hash.update(part);
+                    }
+                    hash.finalize()
+                })[..32]
+            )
+        );
+    }
+
+    #[test]
+    fn lifetimes_round_up_and_never_reach_zero() {
+        assert_eq!(lifetime_ms(90, 0), 90_000);
+        assert_eq!(lifetime_ms(90, 89), 1000);
+        assert_eq!(lifetime_ms(90, 90), 1);
+        assert_eq!(lifetime_ms(90, 1000), 1);
+        assert_eq!(lifetime_ms(u64::MAX, 0), u64::MAX);
+    }
+}

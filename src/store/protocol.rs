@@ -1,0 +1,256 @@
+//! The protocol layer: RESP commands out and one-line replies in over one
+//! connection, the replies handed to the claims waiting for them in the
+//! order Redis answers. The `redis` crate encodes the commands and parses
+//! the reply lines.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use redis::{ConnectionInfo, Value};
+
+use super::socket::Socket;
+use super::Failure;
+
+/// Longest reply line read: every reply expected is a few dozen bytes.
+const MAX_REPLY_LINE: usize = 4096;
+
+fn server_error(value: &Value) -> Option<Failure> {
+    let Value::ServerError(err) = value else {
+        return None;
+    };
+    let code = err.code();
+    let code = if code.len() <= 20 && !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        code
+    } else {
+        "(unnamed)"
+    };
+    Some(Failure::Server(code.to_owned()))
+}
+
+/// Replies read for deferred claims, by ticket.
+pub(super) type Answered = Vec<(u64, Result<Value, Failure>)>;
+
+/// A claim sent and not yet answered.
+pub(super) struct Waiting {
+    pub(super) ticket: u64,
+    pub(super) deadline: Instant,
+    // The command, to send once more if a reused connection turns out
+    // to be dead.
+    pub(super) packed: Vec<u8>,
+}
+
+/// One connection: the socket, the bytes read and not yet taken, the
+/// deferred claims waiting for their replies (Redis answers in order).
+pub(super) struct Link {
+    pub(super) socket: Socket,
+    pub(super) inbox: Vec<u8>,
+    pub(super) waiting: VecDeque<Waiting>,
+    // Whether it has carried a command: a connection that fails before
+    // its first reply is new, and retrying it would only fail again.
+    pub(super) reused: bool,
+}
+
+impl Link {
+    /// Connects and, as the URL asks, authenticates and selects the
+    /// database, all within `timeout`.
+    pub(super) fn open(info: &ConnectionInfo, timeout: Duration) -> Result<Link, Failure> {
+        let deadline = Instant::now() + timeout;
+        let socket = Socket::connect(info.addr(), timeout)?;
+        let mut link = Link { socket, inbox: Vec::new(), waiting: VecDeque::new(), reused: false };
+        let settings = info.redis_settings();
+        if let Some(password) = settings.password() {
+            let mut auth = redis::cmd("AUTH");
+            if let Some(username) = settings.username() {
+                auth.arg(username);
+            }
+            auth.arg(password);
+            link.expect_ok(&auth.get_packed_command(), deadline)?;
+        }
+        if settings.db() != 0 {
+            link.expect_ok(&redis::cmd("SELECT").arg(settings.db()).get_packed_command(), deadline)?;
+        }
+        // The handshake does not make it a connection that has worked.
+        link.reused = false;
+        Ok(link)
+    }
+
+    pub(super) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.fd()
+    }
+
+    pub(super) fn expect_ok(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
+        match self.call(packed, deadline, &mut Vec::new())? {
+            Value::Okay => Ok(()),
+            _ => Err(Failure::Unexpected),
+        }
+    }
+
+    pub(super) fn send(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
+        let mut rest = packed;
+        while !rest.is_empty() {
+            match self.socket.write(rest) {
+                Ok(0) => return Err(Failure::Lost),
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.socket.wait(true, deadline)?,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the socket holds, without waiting.
+    pub(super) fn fill(&mut self) -> Result<(), Failure> {
+        let mut buffer = [0u8; 512];
+        loop {
+            match self.socket.read(&mut buffer) {
+                Ok(0) => return Err(Failure::Lost),
+                Ok(n) => self.inbox.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// The next complete reply, if the inbox holds one. Every command sent
+    /// here (SET without GET, PING, AUTH, SELECT) is answered by one line
+    /// (`+OK`, `$-1`, `-ERR ...`, `+PONG`), which the crate's parser reads;
+    /// anything longer is a reply the protocol does not allow here.
+    pub(super) fn next_reply(&mut self) -> Option<Result<Value, Failure>> {
+        let Some(end) = self.inbox.windows(2).position(|pair| pair == b"\r\n") else {
+            // A reply here is a short line: this many bytes without its end
+            // is not one, and the inbox must not grow without bound.
+            return (self.inbox.len() > MAX_REPLY_LINE).then(|| {
+                self.inbox.clear();
+                Err(Failure::Unexpected)
+            });
+        };
+        let end = end + 2;
+        let line: Vec<u8> = self.inbox.drain(..end).collect();
+        let reply = match line.first() {
+            Some(b'+' | b'-' | b':') => redis::parse_redis_value(&line).map_err(|_| Failure::Unexpected),
+            Some(b'$') if line.starts_with(b"$-1\r\n") => Ok(Value::Nil),
+            _ => Err(Failure::Unexpected),
+        };
+        Some(reply.and_then(|value| server_error(&value).map_or(Ok(value), Err)))
+    }
+
+    /// Hands the complete replies in the inbox to the deferred claims
+    /// waiting for them, oldest first, and returns the first reply that no
+    /// claim waits for.
+    pub(super) fn hand_out(&mut self, answered: &mut Answered) -> Option<Result<Value, Failure>> {
+        while let Some(reply) = self.next_reply() {
+            match self.waiting.pop_front() {
+                Some(claim) => answered.push((claim.ticket, reply)),
+                None => return Some(reply),
+            }
+        }
+        None
+    }
+
+    /// Sends one command and waits for its reply until `deadline`. The
+    /// replies owed to deferred claims come first: they go to `answered`.
+    pub(super) fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
+        self.send(packed, deadline)?;
+        loop {
+            if let Some(reply) = self.hand_out(answered) {
+                self.reused = true;
+                return reply;
+            }
+            self.socket.wait(false, deadline)?;
+            self.fill()?;
+        }
+    }
+}
+
+pub(super) fn claim_command(key: &[u8], lifetime_ms: u64) -> redis::Cmd {
+    let mut command = redis::cmd("SET");
+    command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
+    command
+}
+
+#[cfg(test)]
+/// A link over one end of a socket pair; the test plays Redis on the other.
+pub(super) fn paired_link() -> (Link, std::os::unix::net::UnixStream) {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    ours.set_nonblocking(true).expect("non-blocking");
+    (Link { socket: Socket::Unix(ours), inbox: Vec::new(), waiting: VecDeque::new(), reused: false }, theirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_taken_whole_in_order_however_they_arrive() {
+        let (mut link, mut redis) = paired_link();
+        assert!(link.next_reply().is_none());
+        // Two replies and half of a third in one read, the rest later.
+        redis.write_all(b"+OK\r\n$-1\r\n-OOM command not allo").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Ok(Value::Okay)));
+        assert_eq!(link.next_reply(), Some(Ok(Value::Nil)));
+        assert!(link.next_reply().is_none(), "an incomplete line is no reply yet");
+        redis.write_all(b"wed\r\n-bad code here\r\n:1\r\n").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Err(Failure::Server("OOM".into()))));
+        // An error code that is not a short upper-case word is not shown.
+        assert_eq!(link.next_reply(), Some(Err(Failure::Server("(unnamed)".into()))));
+        assert_eq!(link.next_reply(), Some(Ok(Value::Int(1))));
+        assert_eq!(Failure::Server("OOM".into()).to_string(), "server error OOM");
+        assert_eq!(Failure::Server("WRONGPASS".into()).to_string(), "authentication failed");
+    }
+
+    #[test]
+    fn replies_no_command_here_gets_are_refused_not_misread() {
+        for reply in [&b"$5\r\nhello\r\n"[..], b"*1\r\n:1\r\n", b"?\r\n", b"_\r\n"] {
+            let (mut link, mut redis) = paired_link();
+            redis.write_all(reply).expect("write");
+            link.fill().expect("fill");
+            assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)), "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_line_without_end_is_refused_once_too_long_to_be_one() {
+        let (mut link, mut redis) = paired_link();
+        redis.write_all(&[b'+'; MAX_REPLY_LINE]).expect("write");
+        link.fill().expect("fill");
+        assert!(link.next_reply().is_none(), "still short enough to be a reply in the making");
+        redis.write_all(b"++").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)));
+        assert!(link.inbox.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_call_hands_earlier_replies_to_their_tickets() {
+        let (mut link, mut redis) = paired_link();
+        for ticket in [7, 8] {
+            link.waiting.push_back(Waiting { ticket, deadline: Instant::now(), packed: Vec::new() });
+        }
+        redis.write_all(b"+OK\r\n$-1\r\n+PONG\r\n").expect("write");
+        let mut answered = Vec::new();
+        let reply = link.call(b"PING\r\n", Instant::now() + Duration::from_secs(5), &mut answered);
+        assert_eq!(reply, Ok(Value::SimpleString("PONG".into())));
+        assert_eq!(answered, vec![(7, Ok(Value::Okay)), (8, Ok(Value::Nil))]);
+        let mut sent = [0u8; 6];
+        redis.read_exact(&mut sent).expect("read");
+        assert_eq!(&sent, b"PING\r\n");
+        assert!(link.waiting.is_empty() && link.reused);
+    }
+
+    #[test]
+    fn a_silent_or_closed_peer_is_a_timeout_or_a_lost_connection() {
+        let (mut link, redis) = paired_link();
+        let started = Instant::now();
+        let reply = link.call(b"PING\r\n", started + Duration::from_millis(30), &mut Vec::new());
+        assert_eq!(reply, Err(Failure::TimedOut));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        drop(redis);
+        assert_eq!(link.fill(), Err(Failure::Lost));
+    }
+}
