@@ -36,6 +36,8 @@ build = {
 	install = {
 		lua = {
 			["mod_auth_token"] = "lua/mod_auth_token.lua",
+			-- mod_auth_token's module:require "store_wait" (found as <plugin>/store_wait.lua).
+			["mod_auth_token.store_wait"] = "lua/mod_auth_token/store_wait.lib.lua",
 			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
 			-- The token-auth command's modules (bin/token-auth dispatches to them).
 			["token_auth.cli"] = "lua/token_auth/cli.lua",

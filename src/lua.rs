@@ -2,7 +2,6 @@
 //! core's types and back, maps expected failures to `nil, reason` and API
 //! misuse to raised errors. No logic of its own lives here.
 
-use std::os::fd::AsRawFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
@@ -197,17 +196,19 @@ impl UserData for LuaVerifier {
         });
         // The shared store's socket (a file descriptor number) to watch for
         // replies, the seconds until `collect()` is next due (0 when verdicts
-        // are already in, else when the oldest waiting claim times out), and
-        // the connection's serial number; nil for each when there is none.
+        // are already in, else when the oldest waiting claim times out), the
+        // connection's serial number, and whether to watch for writability
+        // too (connecting, or bytes not yet written); nil for each when
+        // there is none.
         methods.add_method_mut("store_socket", |_, this, ()| {
             let Some(store) = this.0.replay_store_mut() else {
-                return Ok((None, None, None));
+                return Ok((None, None, None, None));
             };
-            let socket = store.socket().map(|(fd, serial)| (fd.as_raw_fd(), serial));
+            let socket = store.socket();
             let due = store
                 .next_deadline()
                 .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
-            Ok((socket.map(|(fd, _)| fd), due, socket.map(|(_, serial)| serial)))
+            Ok((socket.map(|(fd, ..)| fd), due, socket.map(|(_, serial, _)| serial), socket.map(|(.., write)| write)))
         });
         methods.add_method("stats", |lua, this, ()| {
             let stats = lua.create_table()?;
@@ -221,6 +222,8 @@ impl UserData for LuaVerifier {
                 Replay::Shared(store) => {
                     let health = store.health();
                     stats.set("replay_store", "redis")?;
+                    // Verifiers with the same store settings share one store.
+                    stats.set("replay_store_id", store.id())?;
                     stats.set("replay_store_available", health.available)?;
                     stats.set("replay_store_outages", health.outages)?;
                     stats.set("replay_store_refusals", health.refusals)?;

@@ -37,6 +37,10 @@ describe("the Redis replay store #redis", function()
 	end)
 
 	before_each(function()
+		-- Verifiers with the same store settings share one store in the
+		-- process: let the earlier tests' verifiers go, and their store.
+		collectgarbage()
+		collectgarbage()
 		if server.stopped then
 			server = assert(redis.start({ port = server.port }))
 		end
@@ -188,7 +192,9 @@ describe("the Redis replay store #redis", function()
 			assert.is_number(ticket)
 			local fd, due, serial = v:store_socket()
 			assert.is_number(fd)
-			assert.is_true(due > 0 and due <= 0.02, tostring(due)) -- the default 20 ms reply timeout
+			-- The connect (50 ms) and the reply (20 ms) timeouts: the claim went
+			-- out behind a connect that had not completed yet.
+			assert.is_true(due > 0 and due <= 0.07, tostring(due))
 			assert.equal(1, serial)
 			assert.is_true(verdict_of(v, ticket))
 			assert.is_nil((select(2, v:store_socket())))

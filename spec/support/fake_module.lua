@@ -240,6 +240,24 @@ function fake_module.load_plugin(m, plugin_dir)
 	if not chunk then
 		return false, err;
 	end
+	-- module:require(lib): lua/mod_<name>/<lib>.lib.lua in the same
+	-- environment, as Prosody's loader finds it beside the plugin.
+	function m:require(lib) -- luacheck: ignore 212/self
+		local lib_path = (plugin_dir or "lua") .. "/mod_" .. m.name .. "/" .. lib .. ".lib.lua";
+		local lib_chunk, lib_err;
+		if setfenv then
+			lib_chunk, lib_err = loadfile(lib_path);
+			if lib_chunk then
+				setfenv(lib_chunk, env);
+			end
+		else
+			lib_chunk, lib_err = loadfile(lib_path, "t", env);
+		end
+		if not lib_chunk then
+			error("Failed to load plugin library '" .. lib .. "', error: " .. tostring(lib_err));
+		end
+		return lib_chunk();
+	end
 	return pcall(chunk);
 end
 

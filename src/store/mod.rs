@@ -29,6 +29,7 @@
 
 mod policy;
 mod protocol;
+mod shared;
 mod socket;
 
 use core::fmt;
@@ -38,7 +39,8 @@ use std::time::Duration;
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
-pub use policy::{Health, RedisStore};
+pub use policy::Health;
+pub use shared::RedisStore;
 
 /// Default connect timeout, milliseconds: a TCP handshake plus the
 /// AUTH/SELECT exchange takes well under 1 ms on a local network; 50 ms is

@@ -27,8 +27,10 @@ pub struct Health {
     pub last_error: Option<String>,
 }
 
-/// A connection to the Redis that holds the used tokens.
-pub struct RedisStore {
+/// The connection to the Redis that holds the used tokens, and what is
+/// known about it: one per store settings per process ([`super::RedisStore`]
+/// is a handle on it).
+pub(super) struct Store {
     info: ConnectionInfo,
     link: Option<Link>,
     connect_timeout: Duration,
@@ -44,10 +46,10 @@ pub struct RedisStore {
     health: Health,
 }
 
-impl fmt::Debug for RedisStore {
+impl fmt::Debug for Store {
     // The connection info holds the password: show where, not how.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
+        f.debug_struct("Store")
             .field("address", &self.info.addr().to_string())
             .field("connected", &self.link.is_some())
             .field("health", &self.health)
@@ -75,7 +77,7 @@ fn claim_result(reply: Result<Value, Failure>) -> Result<Result<(), Reason>, Fai
     }
 }
 
-impl RedisStore {
+impl Store {
     /// Parses the URL and the timeouts. Does not connect: the first token
     /// does, so that a Redis down at start-up delays nothing.
     ///
@@ -96,7 +98,7 @@ impl RedisStore {
         if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) || !info.addr().is_supported() {
             return Err(ConfigError::new("replay_store", "uses TLS (rediss://), which this build does not offer"));
         }
-        Ok(RedisStore {
+        Ok(Store {
             info,
             link: None,
             connect_timeout,
@@ -144,13 +146,21 @@ impl RedisStore {
         (Instant::now() < when).then(|| self.refuse())
     }
 
-    /// The connection, made first if needed.
+    /// The connection, started first if needed: the connect, AUTH and
+    /// SELECT run while the caller goes on, due by the connect timeout.
     fn link(&mut self) -> Result<&mut Link, Failure> {
         if self.link.is_none() {
-            self.link = Some(Link::open(&self.info, self.connect_timeout)?);
+            self.link = Some(Link::open(&self.info, Instant::now() + self.connect_timeout)?);
             self.connections += 1;
         }
         self.link.as_mut().ok_or(Failure::Lost)
+    }
+
+    /// When a command queued now is due: the reply timeout, plus the
+    /// connect timeout on a connection not made yet or still connecting.
+    fn due(&self) -> Instant {
+        let connecting = self.link.as_ref().is_none_or(|link| link.socket.connecting());
+        Instant::now() + self.reply_timeout + if connecting { self.connect_timeout } else { Duration::ZERO }
     }
 
     /// Drops the connection after `failure`: its state is unknown (a late
@@ -166,9 +176,9 @@ impl RedisStore {
             self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
         }
         self.down(failure);
-        for claim in waiting {
+        for ticket in waiting.iter().filter_map(|claim| claim.ticket) {
             let reason = self.refuse();
-            self.settled.push((claim.ticket, Err(reason)));
+            self.settled.push((ticket, Err(reason)));
         }
     }
 
@@ -213,19 +223,20 @@ impl RedisStore {
     }
 
     /// One command on the connection (made first if needed), its reply
-    /// waited for up to the reply timeout. A reused connection found dead
-    /// (Redis restarted, or closed it while idle) is made again and the
-    /// command sent once more; a timeout is not retried (it would double
-    /// the time the caller waits).
+    /// waited for up to the reply timeout (after the connect timeout on a
+    /// new connection). A reused connection found dead (Redis restarted,
+    /// or closed it while idle) is made again and the command sent once
+    /// more; a timeout is not retried (it would double the time the caller
+    /// waits).
     fn call(&mut self, packed: &[u8], answered: &mut Answered) -> Result<Value, Failure> {
-        let reply_timeout = self.reply_timeout;
+        let deadline = self.due();
         let link = self.link()?;
-        // The reply timeout starts once connected: connecting has its own.
         let reused = link.reused && link.waiting.is_empty();
-        match link.call(packed, Instant::now() + reply_timeout, answered) {
+        match link.call(packed, deadline, answered) {
             Err(Failure::Lost) if reused => {
                 self.link = None;
-                self.link()?.call(packed, Instant::now() + reply_timeout, answered)
+                let deadline = self.due();
+                self.link()?.call(packed, deadline, answered)
             }
             result => result,
         }
@@ -269,11 +280,12 @@ impl RedisStore {
         }
     }
 
-    /// [`Self::claim`] without waiting: sends the `SET` and returns a
-    /// ticket; the reply is taken by [`Self::collect`] once the socket
-    /// ([`Self::socket`]) is readable, or the claim fails there when
-    /// [`Self::next_deadline`] has passed. For a server that has other
-    /// work while Redis answers.
+    /// [`Self::claim`] without waiting: queues the `SET` (behind the
+    /// connect, AUTH and SELECT on a new connection), writes what the
+    /// socket takes now and returns a ticket; the reply is taken by
+    /// [`Self::collect`] once the socket ([`Self::socket`]) is readable,
+    /// or writable while it wants to write, or the claim fails there when
+    /// [`Self::next_deadline`] has passed. Nothing here waits.
     ///
     /// # Errors
     /// [`Reason::ReplayStoreUnavailable`] when it cannot even be sent.
@@ -282,36 +294,38 @@ impl RedisStore {
             return Err(reason);
         }
         let packed = claim_command(key, lifetime_ms).get_packed_command();
-        let reply_timeout = self.reply_timeout;
-        let mut deadline = Instant::now();
-        // The reply timeout starts once connected: connecting has its own.
+        let deadline = self.due();
+        let ticket = self.next_ticket + 1;
         let sent = self.link().and_then(|link| {
-            deadline = Instant::now() + reply_timeout;
-            link.send(&packed, deadline)
+            link.queue(packed, Some(ticket), deadline);
+            link.flush()
         });
         if let Err(failure) = sent {
+            // This claim is refused here, not also among the collected.
+            if let Some(link) = self.link.as_mut() {
+                link.waiting.retain(|claim| claim.ticket != Some(ticket));
+            }
             return Err(self.fail(&failure));
         }
-        self.next_ticket += 1;
-        let ticket = self.next_ticket;
-        if let Some(link) = self.link.as_mut() {
-            link.waiting.push_back(Waiting { ticket, deadline, packed });
-        }
+        self.next_ticket = ticket;
         Ok(ticket)
     }
 
     /// The results of deferred claims that are in: the replies read so
-    /// far without waiting, and a failure for every claim on a connection
-    /// that broke or let a claim pass its deadline. A reused connection
-    /// found closed is made again and its claims sent once more (a claim
-    /// that Redis had applied before closing then reads as a replay:
-    /// refused, never accepted twice).
+    /// far without waiting (after writing what waited to be written), and
+    /// a failure for every claim on a connection that broke or let a claim
+    /// pass its deadline. A reused connection found closed is made again
+    /// and its claims sent once more (a claim that Redis had applied
+    /// before closing then reads as a replay: refused, never accepted
+    /// twice).
     pub fn collect(&mut self) -> Vec<(u64, Result<(), Reason>)> {
         if let Some(link) = self.link.as_mut() {
             let mut answered = Vec::new();
-            let mut read = link.fill();
-            if link.hand_out(&mut answered).is_some() {
-                read = Err(Failure::Unexpected); // a reply nobody asked for
+            let mut read = link.pump();
+            match link.hand_out(&mut answered) {
+                Ok(None) => {}
+                Ok(Some(_)) => read = Err(Failure::Unexpected), // a reply nobody asked for
+                Err(failure) => read = Err(failure),            // the handshake failed
             }
             let closed = matches!(read, Err(Failure::Lost));
             let idle = link.waiting.is_empty();
@@ -340,24 +354,26 @@ impl RedisStore {
     /// Sends the claims of a dead reused connection once more, on a new one.
     fn resend(&mut self) {
         let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
-        let sent =
-            self.link().and_then(|link| waiting.iter().try_for_each(|claim| link.send(&claim.packed, claim.deadline)));
+        let sent = self.link().and_then(|link| {
+            for claim in waiting.iter().filter(|claim| claim.ticket.is_some()) {
+                link.queue(claim.packed.clone(), claim.ticket, claim.deadline);
+            }
+            link.flush()
+        });
         if let Err(failure) = sent {
             self.link = None;
-            return self.fail_claims(waiting, &failure);
-        }
-        if let Some(link) = self.link.as_mut() {
-            link.waiting = waiting;
+            self.fail_claims(waiting, &failure);
         }
     }
 
     /// The socket the deferred claims' replies come on, to watch for
-    /// readability, and the connection's serial number (a new connection
-    /// may get the old one's descriptor number); `None` without a
-    /// connection.
+    /// readability (and writability while it wants to write: connecting,
+    /// or bytes the socket did not take yet), and the connection's serial
+    /// number (a new connection may get the old one's descriptor number);
+    /// `None` without a connection.
     #[must_use]
-    pub fn socket(&self) -> Option<(BorrowedFd<'_>, u64)> {
-        self.link.as_ref().map(|link| (link.fd(), self.connections))
+    pub fn socket(&self) -> Option<(BorrowedFd<'_>, u64, bool)> {
+        self.link.as_ref().map(|link| (link.fd(), self.connections, link.wants_write()))
     }
 
     /// When [`Self::collect`] is next due: now if verdicts are already in,
@@ -397,38 +413,38 @@ mod tests {
             "redis+unix:///run/redis.sock",
             "unix:///run/r.sock?db=1",
         ] {
-            assert!(RedisStore::open(good.as_bytes(), None, None).is_ok(), "{good}");
+            assert!(Store::open(good.as_bytes(), None, None).is_ok(), "{good}");
         }
         for bad in ["http://x", "redis://", "nonsense", "rediss://:hunter2@host:6380"] {
-            let err = RedisStore::open(bad.as_bytes(), None, None).expect_err(bad);
+            let err = Store::open(bad.as_bytes(), None, None).expect_err(bad);
             assert_eq!(err.option(), "replay_store");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
-        assert!(RedisStore::open(b"\xff", None, None).is_err());
+        assert!(Store::open(b"\xff", None, None).is_err());
         for (connect, reply, option) in [
             (Some(0), None, "replay_store_connect_timeout"),
             (Some(10_001), None, "replay_store_connect_timeout"),
             (None, Some(-1), "replay_store_timeout"),
         ] {
-            let err = RedisStore::open(b"redis://127.0.0.1", connect, reply).expect_err(option);
+            let err = Store::open(b"redis://127.0.0.1", connect, reply).expect_err(option);
             assert_eq!(err.option(), option);
         }
-        let store = RedisStore::open(b"redis://127.0.0.1", Some(5), Some(7)).expect("valid");
+        let store = Store::open(b"redis://127.0.0.1", Some(5), Some(7)).expect("valid");
         assert_eq!(store.timeouts(), (Duration::from_millis(5), Duration::from_millis(7)));
-        let shown = format!("{:?}", RedisStore::open(b"redis://:hunter2@127.0.0.1", None, None).expect("valid"));
+        let shown = format!("{:?}", Store::open(b"redis://:hunter2@127.0.0.1", None, None).expect("valid"));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     /// A store already connected, over a socket pair; the test plays Redis.
-    fn paired_store() -> (RedisStore, UnixStream) {
-        let mut store = RedisStore::open(b"redis://127.0.0.1:1", None, Some(2000)).expect("valid");
+    fn paired_store() -> (Store, UnixStream) {
+        let mut store = Store::open(b"redis://127.0.0.1:1", None, Some(2000)).expect("valid");
         let (link, redis) = paired_link();
         store.link = Some(link);
         store.connections = 1;
         (store, redis)
     }
 
-    fn collect_all(store: &mut RedisStore, count: usize) -> Vec<(u64, Result<(), Reason>)> {
+    fn collect_all(store: &mut Store, count: usize) -> Vec<(u64, Result<(), Reason>)> {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut results = Vec::new();
         while results.len() < count && Instant::now() < deadline {
@@ -499,7 +515,7 @@ mod tests {
             held.push(socket);
         }
         let url = format!("redis+unix://{}", path.display());
-        let mut store = RedisStore::open(url.as_bytes(), Some(200), Some(200)).expect("valid");
+        let mut store = Store::open(url.as_bytes(), Some(200), Some(200)).expect("valid");
         let started = Instant::now();
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(started.elapsed() < Duration::from_secs(2), "held {:?}", started.elapsed());
@@ -512,7 +528,7 @@ mod tests {
         // A port on loopback with no listener: refused at once, no Redis
         // needed. Redis itself is tested in spec/redis (a real server).
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        let mut store = RedisStore::open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
+        let mut store = Store::open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
         assert!(store.health().available);
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(store.retry_after.is_none(), "one failure: the next token tries again");

@@ -4,9 +4,9 @@
 //! the reply lines.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::{ConnectionInfo, Value};
 
@@ -32,19 +32,23 @@ fn server_error(value: &Value) -> Option<Failure> {
 /// Replies read for deferred claims, by ticket.
 pub(super) type Answered = Vec<(u64, Result<Value, Failure>)>;
 
-/// A claim sent and not yet answered.
+/// A command sent and not yet answered.
 pub(super) struct Waiting {
-    pub(super) ticket: u64,
+    /// The deferred claim's ticket; `None` for a step of the handshake
+    /// (AUTH, SELECT), whose reply must be `+OK`.
+    pub(super) ticket: Option<u64>,
     pub(super) deadline: Instant,
     // The command, to send once more if a reused connection turns out
     // to be dead.
     pub(super) packed: Vec<u8>,
 }
 
-/// One connection: the socket, the bytes read and not yet taken, the
-/// deferred claims waiting for their replies (Redis answers in order).
+/// One connection: the socket, the bytes not yet written and the bytes
+/// read and not yet taken, the commands waiting for their replies (Redis
+/// answers in order). Nothing here waits unless asked to ([`Self::call`]).
 pub(super) struct Link {
     pub(super) socket: Socket,
+    pub(super) outbox: Vec<u8>,
     pub(super) inbox: Vec<u8>,
     pub(super) waiting: VecDeque<Waiting>,
     // Whether it has carried a command: a connection that fails before
@@ -53,12 +57,12 @@ pub(super) struct Link {
 }
 
 impl Link {
-    /// Connects and, as the URL asks, authenticates and selects the
-    /// database, all within `timeout`.
-    pub(super) fn open(info: &ConnectionInfo, timeout: Duration) -> Result<Link, Failure> {
-        let deadline = Instant::now() + timeout;
-        let socket = Socket::connect(info.addr(), timeout)?;
-        let mut link = Link { socket, inbox: Vec::new(), waiting: VecDeque::new(), reused: false };
+    /// Starts connecting and queues, as the URL asks, AUTH and SELECT:
+    /// they go out with the first command, in one write, and their replies
+    /// are due by `deadline`. Returns at once.
+    pub(super) fn open(info: &ConnectionInfo, deadline: Instant) -> Result<Link, Failure> {
+        let socket = Socket::start(info.addr())?;
+        let mut link = Link::over(socket);
         let settings = info.redis_settings();
         if let Some(password) = settings.password() {
             let mut auth = redis::cmd("AUTH");
@@ -66,39 +70,62 @@ impl Link {
                 auth.arg(username);
             }
             auth.arg(password);
-            link.expect_ok(&auth.get_packed_command(), deadline)?;
+            link.queue(auth.get_packed_command(), None, deadline);
         }
         if settings.db() != 0 {
-            link.expect_ok(&redis::cmd("SELECT").arg(settings.db()).get_packed_command(), deadline)?;
+            link.queue(redis::cmd("SELECT").arg(settings.db()).get_packed_command(), None, deadline);
         }
-        // The handshake does not make it a connection that has worked.
-        link.reused = false;
         Ok(link)
+    }
+
+    /// A link over a socket, nothing queued.
+    pub(super) fn over(socket: Socket) -> Link {
+        Link { socket, outbox: Vec::new(), inbox: Vec::new(), waiting: VecDeque::new(), reused: false }
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
         self.socket.fd()
     }
 
-    pub(super) fn expect_ok(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
-        match self.call(packed, deadline, &mut Vec::new())? {
-            Value::Okay => Ok(()),
-            _ => Err(Failure::Unexpected),
-        }
+    /// Queues a command whose reply is awaited ([`Self::hand_out`] gives
+    /// it to `ticket`); [`Self::flush`] sends it.
+    pub(super) fn queue(&mut self, packed: Vec<u8>, ticket: Option<u64>, deadline: Instant) {
+        self.outbox.extend_from_slice(&packed);
+        self.waiting.push_back(Waiting { ticket, deadline, packed });
     }
 
-    pub(super) fn send(&mut self, packed: &[u8], deadline: Instant) -> Result<(), Failure> {
-        let mut rest = packed;
-        while !rest.is_empty() {
-            match self.socket.write(rest) {
+    /// Whether it has something to write, or is still connecting: the
+    /// caller watches the socket for writability then.
+    pub(super) fn wants_write(&self) -> bool {
+        self.socket.connecting() || !self.outbox.is_empty()
+    }
+
+    /// Writes what the socket takes now, without waiting.
+    pub(super) fn flush(&mut self) -> Result<(), Failure> {
+        if !self.socket.connected()? {
+            return Ok(());
+        }
+        while !self.outbox.is_empty() {
+            match self.socket.write(&self.outbox) {
                 Ok(0) => return Err(Failure::Lost),
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.socket.wait(true, deadline)?,
+                Ok(n) => {
+                    self.outbox.drain(..n.min(self.outbox.len()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err.into()),
             }
         }
         Ok(())
+    }
+
+    /// Writes what it can and reads what the socket holds, without waiting.
+    pub(super) fn pump(&mut self) -> Result<(), Failure> {
+        self.flush()?;
+        if self.socket.connecting() {
+            return Ok(());
+        }
+        self.fill()
     }
 
     /// Reads what the socket holds, without waiting.
@@ -140,28 +167,37 @@ impl Link {
 
     /// Hands the complete replies in the inbox to the deferred claims
     /// waiting for them, oldest first, and returns the first reply that no
-    /// claim waits for.
-    pub(super) fn hand_out(&mut self, answered: &mut Answered) -> Option<Result<Value, Failure>> {
+    /// claim waits for. A handshake step answered with anything but `+OK`
+    /// fails the connection (a wrong password: `WRONGPASS`).
+    pub(super) fn hand_out(&mut self, answered: &mut Answered) -> Result<Option<Result<Value, Failure>>, Failure> {
         while let Some(reply) = self.next_reply() {
             match self.waiting.pop_front() {
-                Some(claim) => answered.push((claim.ticket, reply)),
-                None => return Some(reply),
+                Some(Waiting { ticket: Some(ticket), .. }) => answered.push((ticket, reply)),
+                Some(Waiting { ticket: None, .. }) => match reply? {
+                    Value::Okay => {}
+                    _ => return Err(Failure::Unexpected),
+                },
+                None => return Ok(Some(reply)),
             }
         }
-        None
+        Ok(None)
     }
 
-    /// Sends one command and waits for its reply until `deadline`. The
+    /// Sends one command and waits for its reply until `deadline` (the
+    /// connect and the handshake, if still under way, included). The
     /// replies owed to deferred claims come first: they go to `answered`.
     pub(super) fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
-        self.send(packed, deadline)?;
+        self.outbox.extend_from_slice(packed);
         loop {
-            if let Some(reply) = self.hand_out(answered) {
+            self.flush()?;
+            if let Some(reply) = self.hand_out(answered)? {
                 self.reused = true;
                 return reply;
             }
-            self.socket.wait(false, deadline)?;
-            self.fill()?;
+            self.socket.wait(self.wants_write(), deadline)?;
+            if !self.socket.connecting() {
+                self.fill()?;
+            }
         }
     }
 }
@@ -176,13 +212,14 @@ pub(super) fn claim_command(key: &[u8], lifetime_ms: u64) -> redis::Cmd {
 /// A link over one end of a socket pair; the test plays Redis on the other.
 pub(super) fn paired_link() -> (Link, std::os::unix::net::UnixStream) {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
-    ours.set_nonblocking(true).expect("non-blocking");
-    (Link { socket: Socket::Unix(ours), inbox: Vec::new(), waiting: VecDeque::new(), reused: false }, theirs)
+    (Link::over(Socket::from_stream(ours)), theirs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
 
     #[test]
     fn replies_are_taken_whole_in_order_however_they_arrive() {
@@ -230,7 +267,7 @@ mod tests {
     fn a_waiting_call_hands_earlier_replies_to_their_tickets() {
         let (mut link, mut redis) = paired_link();
         for ticket in [7, 8] {
-            link.waiting.push_back(Waiting { ticket, deadline: Instant::now(), packed: Vec::new() });
+            link.waiting.push_back(Waiting { ticket: Some(ticket), deadline: Instant::now(), packed: Vec::new() });
         }
         redis.write_all(b"+OK\r\n$-1\r\n+PONG\r\n").expect("write");
         let mut answered = Vec::new();

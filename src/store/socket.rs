@@ -1,102 +1,115 @@
-//! The socket layer: a TCP or Unix connection to Redis, made within the
-//! connect timeout, non-blocking once connected, and waited on with
+//! The socket layer: a TCP or Unix connection to Redis, started without
+//! waiting (the connect completes while the caller does other work) and
+//! non-blocking from the start; waited on, where a caller must wait, with
 //! [`crate::poll::ready`].
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::ToSocketAddrs;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::ConnectionAddr;
+use rustix::event::PollFlags;
+use socket2::{Domain, SockAddr, Socket as Inner, Type};
 
 use super::Failure;
 use crate::poll;
 
-/// The socket, TCP or Unix, non-blocking once connected.
-pub(super) enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
+/// A non-blocking stream socket to Redis, TCP or Unix.
+pub(super) struct Socket {
+    inner: Inner,
+    /// The connect has not completed yet (TCP's handshake in flight).
+    connecting: bool,
+}
+
+fn in_progress(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error())
 }
 
 impl Socket {
-    pub(super) fn connect(addr: &ConnectionAddr, timeout: Duration) -> Result<Socket, Failure> {
-        let socket = match addr {
-            ConnectionAddr::Tcp(host, port) => {
-                // An address literal resolves without a lookup; a name is
-                // looked up by the system resolver, once per connection.
+    /// Starts connecting and returns at once: a TCP handshake goes on in
+    /// the kernel ([`Self::connected`] tells when it is done). A Unix
+    /// socket connects at once or fails at once (a Redis whose backlog is
+    /// full, having stopped accepting, is "timed out").
+    ///
+    /// An address literal resolves without a lookup; a host name is looked
+    /// up by the system resolver, which may wait: use an address.
+    pub(super) fn start(addr: &ConnectionAddr) -> Result<Socket, Failure> {
+        match addr {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
                 let mut last = Failure::Refused;
-                let mut found = None;
                 for address in (host.as_str(), *port).to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&address, timeout) {
-                        Ok(stream) => {
-                            found = Some(stream);
-                            break;
-                        }
+                    let inner = Inner::new(Domain::for_address(address), Type::STREAM, None)?;
+                    inner.set_nonblocking(true)?;
+                    // One small request, one small answer: no reason to let
+                    // Nagle wait.
+                    inner.set_tcp_nodelay(true)?;
+                    match inner.connect(&address.into()) {
+                        Ok(()) => return Ok(Socket { inner, connecting: false }),
+                        Err(err) if in_progress(&err) => return Ok(Socket { inner, connecting: true }),
                         Err(err) => last = err.into(),
                     }
                 }
-                let stream = found.ok_or(last)?;
-                // One small request, one small answer: no reason to let
-                // Nagle wait.
-                stream.set_nodelay(true)?;
-                Socket::Tcp(stream)
+                Err(last)
             }
             ConnectionAddr::Unix(path) => {
-                // std's UnixStream::connect cannot be bounded: a Redis that
-                // stopped accepting, its backlog full, would hold the caller.
-                // Non-blocking, such a connect fails at once instead.
-                let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
-                socket.connect_timeout(&socket2::SockAddr::unix(path)?, timeout)?;
-                Socket::Unix(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
+                let inner = Inner::new(Domain::UNIX, Type::STREAM, None)?;
+                inner.set_nonblocking(true)?;
+                inner.connect(&SockAddr::unix(path)?)?;
+                Ok(Socket { inner, connecting: false })
             }
-            // TLS is refused by `RedisStore::open`.
-            _ => return Err(Failure::Io(io::ErrorKind::Unsupported)),
-        };
-        match &socket {
-            Socket::Tcp(stream) => stream.set_nonblocking(true)?,
-            Socket::Unix(stream) => stream.set_nonblocking(true)?,
+            _ => Err(Failure::Io(io::ErrorKind::Unsupported)),
         }
-        Ok(socket)
+    }
+
+    /// A connected socket (one end of a pair, in tests).
+    #[cfg(test)]
+    pub(super) fn from_stream(stream: std::os::unix::net::UnixStream) -> Socket {
+        stream.set_nonblocking(true).expect("non-blocking");
+        Socket { inner: Inner::from(std::os::fd::OwnedFd::from(stream)), connecting: false }
+    }
+
+    /// Whether the connect has completed, checked without waiting: `Ok(false)`
+    /// while the handshake is in flight, the connect's error if it failed.
+    pub(super) fn connected(&mut self) -> Result<bool, Failure> {
+        if !self.connecting {
+            return Ok(true);
+        }
+        if !poll::ready(self.fd(), PollFlags::OUT, Some(Instant::now()))? {
+            return Ok(false);
+        }
+        if let Some(err) = self.inner.take_error()? {
+            return Err(err.into());
+        }
+        self.connecting = false;
+        Ok(true)
+    }
+
+    /// Whether the connect is still in flight.
+    pub(super) fn connecting(&self) -> bool {
+        self.connecting
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Socket::Tcp(stream) => stream.as_fd(),
-            Socket::Unix(stream) => stream.as_fd(),
-        }
+        self.inner.as_fd()
     }
 
-    /// Waits up to `deadline` for the socket to become readable (or
-    /// writable), as [`poll::ready`] does.
+    /// Waits up to `deadline` for the socket to become readable, or
+    /// writable too when `writable`, as [`poll::ready`] does.
     pub(super) fn wait(&self, writable: bool, deadline: Instant) -> Result<(), Failure> {
-        let flags = if writable { rustix::event::PollFlags::OUT } else { rustix::event::PollFlags::IN };
+        let flags = if writable { PollFlags::IN | PollFlags::OUT } else { PollFlags::IN };
         if poll::ready(self.fd(), flags, Some(deadline))? {
             Ok(())
         } else {
             Err(Failure::TimedOut)
         }
     }
-}
 
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(stream) => stream.read(buf),
-            Socket::Unix(stream) => stream.read(buf),
-        }
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(stream) => stream.write(buf),
-            Socket::Unix(stream) => stream.write(buf),
-        }
+    pub(super) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut self.inner, buf)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    pub(super) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(&mut self.inner, buf)
     }
 }
