@@ -131,6 +131,9 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
             b"replay_store_timeout" => {
                 options.replay_store_timeout = Some(integer_value("replay_store_timeout", &value)?);
             }
+            b"replay_store_ca" => options.replay_store_ca = Some(string_value("replay_store_ca", &value)?),
+            b"replay_store_cert" => options.replay_store_cert = Some(string_value("replay_store_cert", &value)?),
+            b"replay_store_key" => options.replay_store_key = Some(string_value("replay_store_key", &value)?),
             b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
             b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
             other => {

@@ -36,6 +36,12 @@ pub struct Options {
     pub replay_store_connect_timeout: Option<i64>,
     /// Reply timeout in milliseconds (`replay_store_timeout`).
     pub replay_store_timeout: Option<i64>,
+    /// CA certificates to trust for `rediss://` (`replay_store_ca`, a PEM file).
+    pub replay_store_ca: Option<Vec<u8>>,
+    /// Client certificate for `rediss://` (`replay_store_cert`, a PEM file).
+    pub replay_store_cert: Option<Vec<u8>>,
+    /// Its key (`replay_store_key`, a PEM file).
+    pub replay_store_key: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Options {
@@ -51,6 +57,9 @@ impl core::fmt::Debug for Options {
             .field("replay_store", &self.replay_store.as_ref().map(|_| "(set)"))
             .field("replay_store_connect_timeout", &self.replay_store_connect_timeout)
             .field("replay_store_timeout", &self.replay_store_timeout)
+            .field("replay_store_ca", &self.replay_store_ca.as_ref().map(|_| "(set)"))
+            .field("replay_store_cert", &self.replay_store_cert.as_ref().map(|_| "(set)"))
+            .field("replay_store_key", &self.replay_store_key.as_ref().map(|_| "(set)"))
             .finish_non_exhaustive()
     }
 }
@@ -322,14 +331,25 @@ impl Verifier {
             "an integer from 1 to 100000000",
         )?;
         let replay = match &options.replay_store {
-            Some(url) => Replay::Shared(Box::new(RedisStore::open(
-                url,
-                options.replay_store_connect_timeout,
-                options.replay_store_timeout,
-            )?)),
+            Some(url) => Replay::Shared(Box::new(RedisStore::with(&store::Settings {
+                url: url.clone(),
+                connect_timeout_ms: options.replay_store_connect_timeout,
+                reply_timeout_ms: options.replay_store_timeout,
+                ca: options.replay_store_ca.clone(),
+                cert: options.replay_store_cert.clone(),
+                key: options.replay_store_key.clone(),
+            })?)),
             None => {
-                if options.replay_store_connect_timeout.is_some() || options.replay_store_timeout.is_some() {
-                    return Err(ConfigError::new("replay_store", "is not set, so its timeouts mean nothing"));
+                if options.replay_store_connect_timeout.is_some()
+                    || options.replay_store_timeout.is_some()
+                    || options.replay_store_ca.is_some()
+                    || options.replay_store_cert.is_some()
+                    || options.replay_store_key.is_some()
+                {
+                    return Err(ConfigError::new(
+                        "replay_store",
+                        "is not set, so its timeouts and TLS files mean nothing",
+                    ));
                 }
                 Replay::Local(ReplayCache::with_share(capacity, per_user))
             }

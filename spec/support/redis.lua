@@ -7,6 +7,11 @@
 --   server:pause(), server:resume()   (SIGSTOP / SIGCONT: a Redis that hangs)
 --   server:stop()              -> SIGTERM, then SIGKILL; removes the temp dir
 --   redis.version()            -> "7.0.15" (what `redis-server --version` says)
+--   redis.make_certs(dir)      -> { ca, ca_key, server, server_key, client, client_key, other_ca }
+--                                 (PEM files made with openssl: a CA, a server certificate for
+--                                 IP 127.0.0.1 and localhost, a client certificate, another CA)
+--   redis.start({ tls = certs, tls_auth_clients = "no"|"optional"|"yes" })
+--                              -> TLS only, on server.port; server.url is rediss://
 --
 -- Debian's redis-server, started as the tests' own process on a free
 -- 127.0.0.1 port (or the port given, to restart "the same" Redis), with no
@@ -32,7 +37,8 @@ function redis.available()
 	return redis.version() ~= nil;
 end
 
--- spec: { port = P, password = "...", unix_socket = true, timeout = 10 }
+-- spec: { port = P, password = "...", unix_socket = true, timeout = 10, tls = certs,
+--         tls_auth_clients = "no" }
 -- Returns the server, or nil and why it did not come up (nothing is left
 -- running then).
 function redis.start(spec)
@@ -51,6 +57,16 @@ function redis.start(spec)
 	};
 	if spec.password then
 		args[#args + 1] = "--requirepass " .. quote(spec.password);
+	end
+	if spec.tls then
+		-- TLS only: the plain port is closed.
+		server.tls = spec.tls;
+		args[2] = "0";
+		for _, a in ipairs({ "--tls-port", tostring(server.port), "--tls-cert-file", quote(spec.tls.server),
+			"--tls-key-file", quote(spec.tls.server_key), "--tls-ca-cert-file", quote(spec.tls.ca),
+			"--tls-auth-clients", spec.tls_auth_clients or "no" }) do
+			args[#args + 1] = a;
+		end
 	end
 	if spec.unix_socket then
 		server.socket_path = dir .. "/redis.sock";
@@ -81,8 +97,42 @@ function redis.start(spec)
 		end
 	end
 	local auth = spec.password and (":" .. spec.password .. "@") or "";
-	server.url = ("redis://%s127.0.0.1:%d"):format(auth, server.port);
+	server.url = ("%s://%s127.0.0.1:%d"):format(spec.tls and "rediss" or "redis", auth, server.port);
 	return server;
+end
+
+-- Certificates for a TLS Redis, made with openssl in `dir` (EC P-256, valid
+-- two days): a CA, a server certificate it signed for IP 127.0.0.1 and
+-- localhost, a client certificate it signed, and a second CA that signed
+-- nothing here. Returns their paths, or nil and openssl's output.
+function redis.make_certs(dir)
+	local certs = {};
+	for _, name in ipairs({ "ca", "server", "client", "other_ca" }) do
+		certs[name] = dir .. "/" .. name .. ".pem";
+		certs[name .. "_key"] = dir .. "/" .. name .. ".key";
+	end
+	shell.write_file(dir .. "/server.ext", "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+		.. "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+	shell.write_file(dir .. "/client.ext", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n");
+	local key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+	local ca_ext = "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign";
+	local steps = {};
+	for _, ca in ipairs({ "ca", "other_ca" }) do
+		steps[#steps + 1] = ("openssl req -x509 %s -keyout %s -out %s -days 2 -subj /CN=token-auth-test-%s %s"):format(
+			key, quote(certs[ca .. "_key"]), quote(certs[ca]), ca, ca_ext);
+	end
+	for _, leaf in ipairs({ "server", "client" }) do
+		local csr = dir .. "/" .. leaf .. ".csr";
+		steps[#steps + 1] = ("openssl req %s -keyout %s -out %s -subj /CN=%s"):format(
+			key, quote(certs[leaf .. "_key"]), quote(csr), leaf == "server" and "127.0.0.1" or "token-auth-client");
+		steps[#steps + 1] = ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 2 -extfile %s"):format(
+			quote(csr), quote(certs.ca), quote(certs.ca_key), quote(certs[leaf]), quote(dir .. "/" .. leaf .. ".ext"));
+	end
+	local out = run("(set -e; " .. table.concat(steps, "; ") .. "; echo made) 2>&1");
+	if not out:match("made\n?$") then
+		return nil, out;
+	end
+	return certs;
 end
 
 function server_mt:alive()
@@ -98,6 +148,10 @@ function server_mt:cli(...)
 	local words = { "redis-cli", "-h", "127.0.0.1", "-p", tostring(self.port) };
 	if self.password then
 		words[#words + 1] = "--no-auth-warning -a " .. quote(self.password);
+	end
+	if self.tls then
+		words[#words + 1] = ("--tls --cacert %s --cert %s --key %s"):format(
+			quote(self.tls.ca), quote(self.tls.client), quote(self.tls.client_key));
 	end
 	for _, a in ipairs({ ... }) do
 		words[#words + 1] = quote(a);

@@ -31,6 +31,7 @@ mod policy;
 mod protocol;
 mod shared;
 mod socket;
+mod tls;
 
 use core::fmt;
 use std::io;
@@ -40,6 +41,31 @@ use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
 pub use policy::Health;
+
+/// A store's options, as the verifier's options give them: what makes two
+/// stores the same store in a process (see [`RedisStore::with`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `replay_store`: `redis://`, `rediss://` (TLS) or `redis+unix://`.
+    pub url: Vec<u8>,
+    /// `replay_store_connect_timeout`, milliseconds.
+    pub connect_timeout_ms: Option<i64>,
+    /// `replay_store_timeout`, milliseconds.
+    pub reply_timeout_ms: Option<i64>,
+    /// `replay_store_ca`: a PEM file of the CA certificates to trust.
+    pub ca: Option<Vec<u8>>,
+    /// `replay_store_cert`: a PEM file, the client certificate (chain).
+    pub cert: Option<Vec<u8>>,
+    /// `replay_store_key`: a PEM file, the client certificate's key.
+    pub key: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Settings {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings").finish_non_exhaustive()
+    }
+}
 pub use shared::RedisStore;
 
 /// Default connect timeout, milliseconds: a TCP handshake plus the
@@ -112,6 +138,9 @@ pub(crate) enum Failure {
     Server(String),
     /// A reply the protocol does not allow here.
     Unexpected,
+    /// TLS failed: rustls' own words (a certificate that does not verify,
+    /// a handshake refused), which hold no secret.
+    Tls(String),
 }
 
 impl fmt::Display for Failure {
@@ -124,12 +153,16 @@ impl fmt::Display for Failure {
             Failure::Server(code) if code == "WRONGPASS" || code == "NOAUTH" => f.write_str("authentication failed"),
             Failure::Server(code) => write!(f, "server error {code}"),
             Failure::Unexpected => f.write_str("unexpected reply"),
+            Failure::Tls(problem) => write!(f, "TLS: {problem}"),
         }
     }
 }
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
+        if let Some(tls) = err.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return Failure::Tls(tls.to_string());
+        }
         match err.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::TimedOut,
             io::ErrorKind::ConnectionRefused => Failure::Refused,
@@ -137,6 +170,7 @@ impl From<io::Error> for Failure {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::WriteZero
             | io::ErrorKind::NotConnected => Failure::Lost,
             kind => Failure::Io(kind),
         }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
 use super::protocol::{claim_command, Answered, Link, Waiting};
+use super::tls::{self, Tls};
+use super::Settings;
 use super::{Failure, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REPLY_TIMEOUT_MS, RETRY_INTERVAL, TIMEOUT_MS};
 use crate::error::{ConfigError, Reason};
 
@@ -32,6 +34,7 @@ pub struct Health {
 /// is a handle on it).
 pub(super) struct Store {
     info: ConnectionInfo,
+    tls: Option<Tls>,
     link: Option<Link>,
     connect_timeout: Duration,
     reply_timeout: Duration,
@@ -51,6 +54,7 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("address", &self.info.addr().to_string())
+            .field("tls", &self.tls.is_some())
             .field("connected", &self.link.is_some())
             .field("health", &self.health)
             .finish_non_exhaustive()
@@ -78,28 +82,50 @@ fn claim_result(reply: Result<Value, Failure>) -> Result<Result<(), Reason>, Fai
 }
 
 impl Store {
-    /// Parses the URL and the timeouts. Does not connect: the first token
-    /// does, so that a Redis down at start-up delays nothing.
+    /// Parses the URL, the timeouts and the TLS options (reading the PEM
+    /// files now). Does not connect: the first token does, so that a Redis
+    /// down at start-up delays nothing.
     ///
     /// # Errors
     /// [`ConfigError`] naming `replay_store` (a URL the client does not
     /// accept; the message never shows it, since it may hold a password),
-    /// `replay_store_connect_timeout` or `replay_store_timeout`.
-    pub fn open(
-        url: &[u8],
-        connect_timeout_ms: Option<i64>,
-        reply_timeout_ms: Option<i64>,
-    ) -> Result<Self, ConfigError> {
-        const SHAPE: &str = "must be redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH[?db=N&pass=PASSWORD]";
-        let connect_timeout = millis("replay_store_connect_timeout", connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS)?;
-        let reply_timeout = millis("replay_store_timeout", reply_timeout_ms, DEFAULT_REPLY_TIMEOUT_MS)?;
-        let url = core::str::from_utf8(url).map_err(|_| ConfigError::new("replay_store", SHAPE))?;
-        let info = url.into_connection_info().map_err(|_| ConfigError::new("replay_store", SHAPE))?;
+    /// `replay_store_connect_timeout`, `replay_store_timeout`, or a TLS
+    /// option (see [`super::tls`]).
+    pub fn open(settings: &Settings) -> Result<Self, ConfigError> {
+        const SHAPE: &str = "must be redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) \
+            or redis+unix:///PATH[?db=N&pass=PASSWORD]";
+        let connect_timeout =
+            millis("replay_store_connect_timeout", settings.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS)?;
+        let reply_timeout = millis("replay_store_timeout", settings.reply_timeout_ms, DEFAULT_REPLY_TIMEOUT_MS)?;
+        let url = core::str::from_utf8(&settings.url).map_err(|_| ConfigError::new("replay_store", SHAPE))?;
+        // TLS is ours (the crate's would bring its own connection): the URL
+        // is read as redis:// and the connection made with rustls.
+        let (url, secure) = match url.strip_prefix("rediss://") {
+            Some(rest) if rest.contains('#') => {
+                return Err(ConfigError::new("replay_store", "must not have a #fragment (#insecure is not offered)"));
+            }
+            Some(rest) => (format!("redis://{rest}"), true),
+            None => (url.to_owned(), false),
+        };
+        let info = url.as_str().into_connection_info().map_err(|_| ConfigError::new("replay_store", SHAPE))?;
         if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) || !info.addr().is_supported() {
-            return Err(ConfigError::new("replay_store", "uses TLS (rediss://), which this build does not offer"));
+            return Err(ConfigError::new("replay_store", SHAPE));
         }
+        let tls = match (secure, info.addr()) {
+            (true, ConnectionAddr::Tcp(host, _)) => {
+                Some(tls::configure(host, settings.ca.as_deref(), settings.cert.as_deref(), settings.key.as_deref())?)
+            }
+            _ if settings.ca.is_some() || settings.cert.is_some() || settings.key.is_some() => {
+                return Err(ConfigError::new(
+                    if settings.ca.is_some() { "replay_store_ca" } else { "replay_store_cert" },
+                    "is set, but replay_store is not a rediss:// URL",
+                ));
+            }
+            _ => None,
+        };
         Ok(Store {
             info,
+            tls,
             link: None,
             connect_timeout,
             reply_timeout,
@@ -150,7 +176,7 @@ impl Store {
     /// SELECT run while the caller goes on, due by the connect timeout.
     fn link(&mut self) -> Result<&mut Link, Failure> {
         if self.link.is_none() {
-            self.link = Some(Link::open(&self.info, Instant::now() + self.connect_timeout)?);
+            self.link = Some(Link::open(&self.info, self.tls.as_ref(), Instant::now() + self.connect_timeout)?);
             self.connections += 1;
         }
         self.link.as_mut().ok_or(Failure::Lost)
@@ -405,6 +431,10 @@ mod tests {
     use std::io::{self, Write};
     use std::os::unix::net::UnixStream;
 
+    fn open(url: &[u8], connect_timeout_ms: Option<i64>, reply_timeout_ms: Option<i64>) -> Result<Store, ConfigError> {
+        Store::open(&Settings { url: url.to_vec(), connect_timeout_ms, reply_timeout_ms, ..Settings::default() })
+    }
+
     #[test]
     fn urls_and_timeouts_are_validated_without_showing_them() {
         for good in [
@@ -413,31 +443,32 @@ mod tests {
             "redis+unix:///run/redis.sock",
             "unix:///run/r.sock?db=1",
         ] {
-            assert!(Store::open(good.as_bytes(), None, None).is_ok(), "{good}");
+            assert!(open(good.as_bytes(), None, None).is_ok(), "{good}");
         }
-        for bad in ["http://x", "redis://", "nonsense", "rediss://:hunter2@host:6380"] {
-            let err = Store::open(bad.as_bytes(), None, None).expect_err(bad);
+        for bad in ["http://x", "redis://", "nonsense", "rediss://:hunter2@host:6380#insecure", "rediss://:hunter2@/x"]
+        {
+            let err = open(bad.as_bytes(), None, None).expect_err(bad);
             assert_eq!(err.option(), "replay_store");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
-        assert!(Store::open(b"\xff", None, None).is_err());
+        assert!(open(b"\xff", None, None).is_err());
         for (connect, reply, option) in [
             (Some(0), None, "replay_store_connect_timeout"),
             (Some(10_001), None, "replay_store_connect_timeout"),
             (None, Some(-1), "replay_store_timeout"),
         ] {
-            let err = Store::open(b"redis://127.0.0.1", connect, reply).expect_err(option);
+            let err = open(b"redis://127.0.0.1", connect, reply).expect_err(option);
             assert_eq!(err.option(), option);
         }
-        let store = Store::open(b"redis://127.0.0.1", Some(5), Some(7)).expect("valid");
+        let store = open(b"redis://127.0.0.1", Some(5), Some(7)).expect("valid");
         assert_eq!(store.timeouts(), (Duration::from_millis(5), Duration::from_millis(7)));
-        let shown = format!("{:?}", Store::open(b"redis://:hunter2@127.0.0.1", None, None).expect("valid"));
+        let shown = format!("{:?}", open(b"redis://:hunter2@127.0.0.1", None, None).expect("valid"));
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     /// A store already connected, over a socket pair; the test plays Redis.
     fn paired_store() -> (Store, UnixStream) {
-        let mut store = Store::open(b"redis://127.0.0.1:1", None, Some(2000)).expect("valid");
+        let mut store = open(b"redis://127.0.0.1:1", None, Some(2000)).expect("valid");
         let (link, redis) = paired_link();
         store.link = Some(link);
         store.connections = 1;
@@ -515,7 +546,7 @@ mod tests {
             held.push(socket);
         }
         let url = format!("redis+unix://{}", path.display());
-        let mut store = Store::open(url.as_bytes(), Some(200), Some(200)).expect("valid");
+        let mut store = open(url.as_bytes(), Some(200), Some(200)).expect("valid");
         let started = Instant::now();
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(started.elapsed() < Duration::from_secs(2), "held {:?}", started.elapsed());
@@ -528,7 +559,7 @@ mod tests {
         // A port on loopback with no listener: refused at once, no Redis
         // needed. Redis itself is tested in spec/redis (a real server).
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        let mut store = Store::open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
+        let mut store = open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
         assert!(store.health().available);
         assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(store.retry_after.is_none(), "one failure: the next token tries again");

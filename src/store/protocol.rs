@@ -11,6 +11,7 @@ use std::time::Instant;
 use redis::{ConnectionInfo, Value};
 
 use super::socket::Socket;
+use super::tls::Tls;
 use super::Failure;
 
 /// Longest reply line read: every reply expected is a few dozen bytes.
@@ -57,11 +58,12 @@ pub(super) struct Link {
 }
 
 impl Link {
-    /// Starts connecting and queues, as the URL asks, AUTH and SELECT:
+    /// Starts connecting (TLS over it with `tls`) and queues, as the URL
+    /// asks, AUTH and SELECT:
     /// they go out with the first command, in one write, and their replies
     /// are due by `deadline`. Returns at once.
-    pub(super) fn open(info: &ConnectionInfo, deadline: Instant) -> Result<Link, Failure> {
-        let socket = Socket::start(info.addr())?;
+    pub(super) fn open(info: &ConnectionInfo, tls: Option<&Tls>, deadline: Instant) -> Result<Link, Failure> {
+        let socket = Socket::start(info.addr(), tls)?;
         let mut link = Link::over(socket);
         let settings = info.redis_settings();
         if let Some(password) = settings.password() {
@@ -97,7 +99,7 @@ impl Link {
     /// Whether it has something to write, or is still connecting: the
     /// caller watches the socket for writability then.
     pub(super) fn wants_write(&self) -> bool {
-        self.socket.connecting() || !self.outbox.is_empty()
+        self.socket.connecting() || !self.outbox.is_empty() || self.socket.tls_pending()
     }
 
     /// Writes what the socket takes now, without waiting.
@@ -105,6 +107,7 @@ impl Link {
         if !self.socket.connected()? {
             return Ok(());
         }
+        self.socket.flush_tls()?;
         while !self.outbox.is_empty() {
             match self.socket.write(&self.outbox) {
                 Ok(0) => return Err(Failure::Lost),

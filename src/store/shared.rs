@@ -11,15 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::policy::{Health, Store};
+use super::Settings;
 use crate::error::{ConfigError, Reason};
-
-/// What makes two stores the same store.
-#[derive(Clone, PartialEq, Eq)]
-struct Settings {
-    url: Vec<u8>,
-    connect_timeout_ms: Option<i64>,
-    reply_timeout_ms: Option<i64>,
-}
 
 struct Entry {
     settings: Settings,
@@ -53,37 +46,44 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Parses the URL and the timeouts, and returns a handle on this
-    /// process's store for them, made now if there is none. Does not
-    /// connect: the first token does, so that a Redis down at start-up
-    /// delays nothing.
+    /// [`Self::with`] the URL and the timeouts, no TLS options.
     ///
     /// # Errors
-    /// [`ConfigError`] naming `replay_store` (a URL the client does not
-    /// accept; the message never shows it, since it may hold a password),
-    /// `replay_store_connect_timeout` or `replay_store_timeout`.
+    /// As [`Self::with`].
     pub fn open(
         url: &[u8],
         connect_timeout_ms: Option<i64>,
         reply_timeout_ms: Option<i64>,
     ) -> Result<Self, ConfigError> {
-        let settings = Settings { url: url.to_vec(), connect_timeout_ms, reply_timeout_ms };
+        RedisStore::with(&Settings { url: url.to_vec(), connect_timeout_ms, reply_timeout_ms, ..Settings::default() })
+    }
+
+    /// Parses the settings and returns a handle on this process's store for
+    /// them, made now if there is none. Does not connect: the first token
+    /// does, so that a Redis down at start-up delays nothing.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `replay_store` (a URL the client does not
+    /// accept; the message never shows it, since it may hold a password),
+    /// `replay_store_connect_timeout`, `replay_store_timeout`,
+    /// `replay_store_ca`, `replay_store_cert` or `replay_store_key`.
+    pub fn with(settings: &Settings) -> Result<Self, ConfigError> {
         let mut stores = lock(&STORES);
         stores.retain(|entry| entry.store.strong_count() > 0);
         if let Some((id, store)) = stores
             .iter()
-            .find(|entry| entry.settings == settings)
+            .find(|entry| entry.settings == *settings)
             .and_then(|entry| Some((entry.id, entry.store.upgrade()?)))
         {
             return Ok(RedisStore { id, store });
         }
-        let store = Arc::new(Mutex::new(Store::open(url, connect_timeout_ms, reply_timeout_ms)?));
+        let store = Arc::new(Mutex::new(Store::open(settings)?));
         let id = {
             let mut last = lock(&LAST_ID);
             *last += 1;
             *last
         };
-        stores.push(Entry { settings, id, store: Arc::downgrade(&store) });
+        stores.push(Entry { settings: settings.clone(), id, store: Arc::downgrade(&store) });
         Ok(RedisStore { id, store })
     }
 
