@@ -164,7 +164,7 @@ local function main()
 	assert(select(2, verify_all(verifier)) == true);
 	local after = used_memory();
 	emit("bytes_per_token", (after - before) / N, "bytes");
-	local key = server:cli("RANDOMKEY");
+	local key = server:token_keys()[1];
 	emit("memory_usage_key", tonumber(server:cli("MEMORY", "USAGE", key)), "bytes");
 	emit("key_length", #key, "bytes");
 

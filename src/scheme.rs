@@ -338,6 +338,7 @@ impl Verifier {
                 ca: options.replay_store_ca.clone(),
                 cert: options.replay_store_cert.clone(),
                 key: options.replay_store_key.clone(),
+                per_user: u64::try_from(per_user).ok(),
             })?)),
             None => {
                 if options.replay_store_connect_timeout.is_some()
@@ -421,7 +422,7 @@ impl Verifier {
         }
         let key = self.store_key(username, host, token)?;
         if let Replay::Shared(store) = &mut self.replay {
-            store.claim(&key, store::lifetime_ms(expires_at, now))?;
+            store.claim(&key, &store::user_key(host, username), store::lifetime_ms(expires_at, now))?;
         }
         Ok(verified)
     }
@@ -442,7 +443,11 @@ impl Verifier {
         }
         let key = self.store_key(username, host, token)?;
         match &mut self.replay {
-            Replay::Shared(store) => Ok(Begun::Claimed(store.send_claim(&key, store::lifetime_ms(expires_at, now))?)),
+            Replay::Shared(store) => Ok(Begun::Claimed(store.send_claim(
+                &key,
+                &store::user_key(host, username),
+                store::lifetime_ms(expires_at, now),
+            )?)),
             // Returned above.
             Replay::Local(_) => Ok(Begun::Accepted(verified)),
         }

@@ -85,6 +85,25 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 		assert.matches("option token_replay_per_user must be", err, 1, true);
 	end);
 
+	it("hands a per-user refusal of the Redis store to X-TOKEN as temporary-auth-failure", function()
+		local m = fake_module.new(HOST, "auth_token", { otp_seed = SEED, token_secret = SECRET, token_replay_per_user = 1,
+			token_replay_store = store.url });
+		assert(fake_module.load_plugin(m));
+		assert(fake_module.load_plugin(fake_module.new(HOST, "sasl_token", {})));
+		local provider = m.provided.auth;
+		local function x_token(user)
+			local handler = provider.get_sasl_handler({ secure = true });
+			handler:select("X-TOKEN");
+			return { handler:process("\0" .. user .. "\0" .. mint(user)) };
+		end
+		store:cli("FLUSHALL");
+		assert.equal("success", x_token("frank")[1]);
+		local refused = x_token("frank");
+		assert.same({ "failure", "temporary-auth-failure" }, { refused[1], refused[2] });
+		assert.equal("success", x_token("grace")[1]);
+		assert.equal(1, m.counts["results/replay_user_full"]);
+	end);
+
 	it("hands a per-user refusal to X-TOKEN as temporary-auth-failure", function()
 		local m = fake_module.new(HOST, "auth_token", { otp_seed = SEED, token_secret = SECRET, token_replay_per_user = 1 });
 		assert(fake_module.load_plugin(m));

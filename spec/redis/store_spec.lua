@@ -71,7 +71,9 @@ describe("the Redis replay store #redis", function()
 		local now = os.time()
 		local token = mint("alice", now)
 		assert.is_true(v:verify("alice", "example.com", token, now))
-		local keys = server:cli("KEYS", "*")
+		local keys = server:token_keys()
+		assert.equal(1, #keys)
+		keys = keys[1]
 		assert.matches("^token_auth:example%.com:%x+$", keys)
 		assert.equal(#"token_auth:example.com:" + 32, #keys)
 		assert.not_matches(token:match("^(%d+)"):sub(9, 20), keys, 1, true)
@@ -97,7 +99,7 @@ describe("the Redis replay store #redis", function()
 		assert.same({ nil, "replayed" }, { v:verify("alice", "example.com", token, (s + 2) * 30 + 5) })
 		assert.same({ nil, "otp_mismatch" }, { v:verify("alice", "example.com", token, (s + 3) * 30 + 5) })
 		-- The key lives (s + 3) * 30 - (s * 30 + 5) = 85 s.
-		local pttl = tonumber(server:cli("PTTL", server:cli("KEYS", "*")))
+		local pttl = tonumber(server:cli("PTTL", server:token_keys()[1]))
 		assert.is_true(pttl > 80000 and pttl <= 85000, "PTTL " .. pttl)
 	end)
 
@@ -105,7 +107,7 @@ describe("the Redis replay store #redis", function()
 		local v = verifier({ replay_store = server.url .. "/3" })
 		assert.is_true(v:verify("alice", "example.com", mint("alice")))
 		assert.equal("0", server:cli("DBSIZE"))
-		assert.equal("1", server:cli("-n", "3", "DBSIZE"))
+		assert.equal(1, #server:token_keys(3))
 	end)
 
 	it("refuses with replay_store_unavailable while Redis is down, and recovers without a new verifier", function()
@@ -226,7 +228,7 @@ describe("the Redis replay store #redis", function()
 			assert.same({ true, nil }, { v:verify("carol", "example.com", third) })
 			assert.same({ [ticket_a] = true, [ticket_b] = true }, v:collect())
 			assert.same({ nil, "replayed" }, { v:verify("bob", "example.com", second) })
-			assert.equal("3", server:cli("DBSIZE"))
+			assert.equal(3, #server:token_keys())
 		end)
 
 		it("refuses a claim that Redis leaves unanswered past its timeout, and recovers", function()
@@ -285,12 +287,50 @@ describe("the Redis replay store #redis", function()
 		end)
 	end)
 
+	it("bounds the live tokens of one user in Redis, atomically with the claim, for every verifier", function()
+		local a, b = verifier({ replay_per_user = 2 }), verifier({ replay_per_user = 2 })
+		assert.same({ true, nil }, { a:verify("alice", "example.com", mint("alice")) })
+		assert.same({ true, nil }, { b:verify("alice", "example.com", mint("alice")) })
+		-- A third live token of alice's is refused, wherever it comes.
+		assert.same({ nil, "replay_user_full" }, { a:verify("alice", "example.com", mint("alice")) })
+		local _, ticket = b:begin_verify("alice", "example.com", mint("alice"))
+		local deadline = shell.now() + 2
+		local result
+		repeat
+			result = b:collect()[ticket]
+			shell.sleep(0.002)
+		until result ~= nil or shell.now() > deadline
+		assert.equal("replay_user_full", result)
+		-- Others are not touched; a replay is still a replay.
+		local token = mint("bob")
+		assert.same({ true, nil }, { a:verify("bob", "example.com", token) })
+		assert.same({ nil, "replayed" }, { a:verify("bob", "example.com", token) })
+		assert.equal(3, #server:token_keys())
+		-- The user's set holds alice's two live tokens, until the last expires.
+		local sets = {}
+		for key in server:cli("KEYS", "token_auth:example.com:user:*"):gmatch("[^\n]+") do sets[#sets + 1] = key end
+		assert.equal(2, #sets)
+		local counts = { tonumber(server:cli("ZCARD", sets[1])), tonumber(server:cli("ZCARD", sets[2])) }
+		table.sort(counts)
+		assert.same({ 1, 2 }, counts)
+		assert.is_true(tonumber(server:cli("PTTL", sets[1])) > 0)
+		-- Alice's tokens die (their keys go, and their expiry in the set is
+		-- made long past): then she may log in again.
+		for _, set in ipairs(sets) do
+			for member in server:cli("ZRANGE", set, "0", "-1"):gmatch("[^\n]+") do
+				server:cli("DEL", member)
+				server:cli("ZADD", set, "1", member)
+			end
+		end
+		assert.same({ true, nil }, { a:verify("alice", "example.com", mint("alice")) })
+	end)
+
 	it("speaks to a Redis with a password, and says so when the password is wrong", function()
 		local secured = assert(redis.start({ password = "s3cret-pass" }))
 		local ok, err = pcall(function()
 			local v = verifier({ replay_store = secured.url })
 			assert.is_true(v:verify("alice", "example.com", mint("alice")))
-			assert.equal("1", secured:cli("DBSIZE"))
+			assert.equal(1, #secured:token_keys())
 			local wrong = verifier({ replay_store = ("redis://:wrong@127.0.0.1:%d"):format(secured.port) })
 			assert.same({ nil, "replay_store_unavailable" }, { wrong:verify("alice", "example.com", mint("alice")) })
 			local problem = wrong:stats().replay_store_error
@@ -308,8 +348,8 @@ describe("the Redis replay store #redis", function()
 				local v = verifier({ replay_store = url })
 				assert.is_true(v:verify("alice", "example.com", mint("alice")), url)
 			end
-			assert.equal("1", local_only:cli("DBSIZE"))
-			assert.equal("1", local_only:cli("-n", "2", "DBSIZE"))
+			assert.equal(1, #local_only:token_keys())
+			assert.equal(1, #local_only:token_keys(2))
 		end)
 		local_only:stop()
 		assert(ok, err)

@@ -4,6 +4,7 @@
 --   local server = assert(redis.start({ password = "...", unix_socket = true, port = P }))
 --   server.port, server.pid, server.dir, server.url, server.socket_path
 --   server:cli("DBSIZE")       -> redis-cli's output (no trailing newline)
+--   server:token_keys([db])    -> the replay keys of tokens (not the users' sets) in db (0)
 --   server:pause(), server:resume()   (SIGSTOP / SIGCONT: a Redis that hangs)
 --   server:stop()              -> SIGTERM, then SIGKILL; removes the temp dir
 --   redis.version()            -> "7.0.15" (what `redis-server --version` says)
@@ -157,6 +158,18 @@ function server_mt:cli(...)
 		words[#words + 1] = quote(a);
 	end
 	return (run(table.concat(words, " ") .. " 2>&1"):gsub("\n$", ""));
+end
+
+-- The token keys (token_auth:<host>:<hash>), not the users' sets
+-- (token_auth:<host>:user:<hash>), in database `db`; as a list.
+function server_mt:token_keys(db)
+	local keys = {};
+	for key in self:cli("-n", tostring(db or 0), "KEYS", "token_auth:*"):gmatch("[^\n]+") do
+		if not key:find(":user:", 1, true) then
+			keys[#keys + 1] = key;
+		end
+	end
+	return keys;
 end
 
 function server_mt:pause()

@@ -58,6 +58,9 @@ pub struct Settings {
     pub cert: Option<Vec<u8>>,
     /// `replay_store_key`: a PEM file, the client certificate's key.
     pub key: Option<Vec<u8>>,
+    /// `replay_per_user`: live tokens one user may hold in the store
+    /// (checked in Redis, atomically with the claim); `None`: no bound.
+    pub per_user: Option<u64>,
 }
 
 impl fmt::Debug for Settings {
@@ -111,6 +114,27 @@ pub fn key(host: &[u8], username: &[u8], digits: &[u8]) -> Vec<u8> {
     key.extend_from_slice(KEY_PREFIX);
     key.extend_from_slice(host);
     key.push(b':');
+    key.extend_from_slice(HEXLOWER.encode(&digest[..KEY_HASH_BYTES]).as_bytes());
+    key
+}
+
+/// The Redis key of a user's set of live tokens (for `replay_per_user`):
+/// `token_auth:<host>:user:<32 hex digits>`, the digits being the first 128
+/// bits of SHA-256 over the host and the username (length-prefixed): the
+/// host shows, the username does not.
+#[must_use]
+pub fn user_key(host: &[u8], username: &[u8]) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(b"prosody-token-auth user key v1\0");
+    for part in [host, username] {
+        hash.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut key = Vec::with_capacity(KEY_PREFIX.len() + host.len() + 6 + 2 * KEY_HASH_BYTES);
+    key.extend_from_slice(KEY_PREFIX);
+    key.extend_from_slice(host);
+    key.extend_from_slice(b":user:");
     key.extend_from_slice(HEXLOWER.encode(&digest[..KEY_HASH_BYTES]).as_bytes());
     key
 }

@@ -35,6 +35,7 @@ pub struct Health {
 pub(super) struct Store {
     info: ConnectionInfo,
     tls: Option<Tls>,
+    per_user: Option<u64>,
     link: Option<Link>,
     connect_timeout: Duration,
     reply_timeout: Duration,
@@ -72,11 +73,12 @@ fn millis(option: &'static str, value: Option<i64>, default: u64) -> Result<Dura
         .ok_or_else(|| ConfigError::new(option, "must be an integer from 1 to 10000 (milliseconds)"))
 }
 
-/// What a reply to `SET key 1 NX PX ms` means.
+/// What a reply to a claim (`SET key 1 NX PX ms`, or the claim script) means.
 fn claim_result(reply: Result<Value, Failure>) -> Result<Result<(), Reason>, Failure> {
     match reply? {
-        Value::Okay => Ok(Ok(())),
-        Value::Nil => Ok(Err(Reason::Replayed)),
+        Value::Okay | Value::Int(1) => Ok(Ok(())),
+        Value::Nil | Value::Int(0) => Ok(Err(Reason::Replayed)),
+        Value::Int(-1) => Ok(Err(Reason::ReplayUserFull)),
         _ => Err(Failure::Unexpected),
     }
 }
@@ -126,6 +128,7 @@ impl Store {
         Ok(Store {
             info,
             tls,
+            per_user: settings.per_user,
             link: None,
             connect_timeout,
             reply_timeout,
@@ -298,8 +301,8 @@ impl Store {
     /// [`Reason::ReplayStoreUnavailable`] if Redis did not answer in time,
     /// refused the write (out of memory, read-only replica, wrong
     /// password...) or failed twice in a row within [`RETRY_INTERVAL`].
-    pub fn claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
-        let reply = self.request(&claim_command(key, lifetime_ms))?;
+    pub fn claim(&mut self, key: &[u8], user: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
+        let reply = self.request(&claim_command(key, user, self.per_user, lifetime_ms))?;
         match claim_result(Ok(reply)) {
             Ok(result) => result,
             Err(failure) => Err(self.fail(&failure)),
@@ -315,11 +318,11 @@ impl Store {
     ///
     /// # Errors
     /// [`Reason::ReplayStoreUnavailable`] when it cannot even be sent.
-    pub fn send_claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<u64, Reason> {
+    pub fn send_claim(&mut self, key: &[u8], user: &[u8], lifetime_ms: u64) -> Result<u64, Reason> {
         if let Some(reason) = self.resting() {
             return Err(reason);
         }
-        let packed = claim_command(key, lifetime_ms).get_packed_command();
+        let packed = claim_command(key, user, self.per_user, lifetime_ms).get_packed_command();
         let deadline = self.due();
         let ticket = self.next_ticket + 1;
         let sent = self.link().and_then(|link| {
@@ -489,7 +492,7 @@ mod tests {
     #[test]
     fn an_error_reply_refuses_its_own_claim_and_every_other_gets_its_verdict() {
         let (mut store, mut redis) = paired_store();
-        let tickets: Vec<u64> = (0..4).map(|_| store.send_claim(b"k", 1000).expect("sent")).collect();
+        let tickets: Vec<u64> = (0..4).map(|_| store.send_claim(b"k", b"u", 1000).expect("sent")).collect();
         redis.write_all(b"+OK\r\n-READONLY You can't write against a read only replica.\r\n$-1\r\n").expect("write");
         let results = collect_all(&mut store, 4);
         assert_eq!(
@@ -509,7 +512,7 @@ mod tests {
     #[test]
     fn replies_out_of_step_refuse_every_claim_from_there_on() {
         let (mut store, mut redis) = paired_store();
-        let tickets: Vec<u64> = (0..3).map(|_| store.send_claim(b"k", 1000).expect("sent")).collect();
+        let tickets: Vec<u64> = (0..3).map(|_| store.send_claim(b"k", b"u", 1000).expect("sent")).collect();
         redis.write_all(b"+OK\r\n+PONG\r\n+OK\r\n").expect("write");
         let results = collect_all(&mut store, 3);
         assert_eq!(results[0], (tickets[0], Ok(())));
@@ -520,7 +523,7 @@ mod tests {
     #[test]
     fn a_waiting_call_leaves_the_deferred_verdicts_it_read_due_at_once() {
         let (mut store, mut redis) = paired_store();
-        let ticket = store.send_claim(b"k", 1000).expect("sent");
+        let ticket = store.send_claim(b"k", b"u", 1000).expect("sent");
         redis.write_all(b"-OOM command not allowed\r\n+PONG\r\n").expect("write");
         assert_eq!(store.ping(), Ok(()), "its own reply still answers it");
         assert!(store.next_deadline().is_some_and(|due| due <= Instant::now()), "due now");
@@ -548,7 +551,7 @@ mod tests {
         let url = format!("redis+unix://{}", path.display());
         let mut store = open(url.as_bytes(), Some(200), Some(200)).expect("valid");
         let started = Instant::now();
-        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(started.elapsed() < Duration::from_secs(2), "held {:?}", started.elapsed());
         drop((held, listener));
         let _ = std::fs::remove_dir_all(&dir);
@@ -561,21 +564,21 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
         let mut store = open(format!("redis://127.0.0.1:{port}").as_bytes(), None, None).expect("valid");
         assert!(store.health().available);
-        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(store.retry_after.is_none(), "one failure: the next token tries again");
         let health = store.health().clone();
         assert!(!health.available);
         assert_eq!((health.outages, health.refusals), (1, 1));
         assert_eq!(health.last_error.as_deref(), Some("connection refused"));
         // The second failure in a row starts the retry interval...
-        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(store.retry_after.is_some());
         // ...within which it refuses without trying, even once something
         // listens there again: no connection reaches the listener.
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the same port");
         listener.set_nonblocking(true).expect("non-blocking");
-        assert_eq!(store.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
-        assert_eq!(store.send_claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.send_claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert!(listener.accept().is_err_and(|err| err.kind() == io::ErrorKind::WouldBlock));
         assert_eq!((store.health().outages, store.health().refusals), (1, 4));
     }

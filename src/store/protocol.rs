@@ -205,9 +205,35 @@ impl Link {
     }
 }
 
-pub(super) fn claim_command(key: &[u8], lifetime_ms: u64) -> redis::Cmd {
-    let mut command = redis::cmd("SET");
-    command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
+/// Claims a token key and, within the user's bound, a place in the user's
+/// set, in one step: 1 (claimed), 0 (the key exists: a replay) or -1 (the
+/// user already holds `per_user` live tokens). The user's set is a sorted
+/// set of token keys scored by when they expire (Redis' own clock), its
+/// dead members dropped first; it lives as long as its longest-lived token.
+const CLAIM_SCRIPT: &str = "\
+local t = redis.call('TIME') \
+local now = t[1] * 1000 + math.floor(t[2] / 1000) \
+local life = tonumber(ARGV[1]) \
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end \
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) \
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end \
+redis.call('SET', KEYS[1], 1, 'PX', life) \
+redis.call('ZADD', KEYS[2], now + life, KEYS[1]) \
+if redis.call('PTTL', KEYS[2]) < life then redis.call('PEXPIRE', KEYS[2], life) end \
+return 1";
+
+/// The claim of `key` for `lifetime_ms`: with a per-user bound, the
+/// script above over `key` and `user` (one EVAL, atomic in Redis);
+/// without one, `SET key 1 NX PX lifetime_ms`.
+pub(super) fn claim_command(key: &[u8], user: &[u8], per_user: Option<u64>, lifetime_ms: u64) -> redis::Cmd {
+    let mut command;
+    if let Some(bound) = per_user {
+        command = redis::cmd("EVAL");
+        command.arg(CLAIM_SCRIPT).arg(2).arg(key).arg(user).arg(lifetime_ms).arg(bound);
+    } else {
+        command = redis::cmd("SET");
+        command.arg(key).arg(1).arg("NX").arg("PX").arg(lifetime_ms);
+    }
     command
 }
 

@@ -110,18 +110,20 @@ impl RedisStore {
         self.store().timeouts()
     }
 
-    /// Records `key` as used for `lifetime_ms` unless it already is: one
-    /// `SET key 1 NX PX lifetime_ms`, waited for (the connect, AUTH and
-    /// SELECT too on a new connection, in the same write).
+    /// Records `key` as used for `lifetime_ms` unless it already is, and
+    /// (with a per-user bound) unless the user `user` ([`super::user_key`])
+    /// already holds that many live tokens: one command, waited for (the
+    /// connect, AUTH and SELECT too on a new connection, in the same write).
     ///
     /// # Errors
-    /// [`Reason::Replayed`] if the key exists;
+    /// [`Reason::Replayed`] if the key exists; [`Reason::ReplayUserFull`]
+    /// at the user's bound;
     /// [`Reason::ReplayStoreUnavailable`] if Redis did not answer in time,
     /// refused the write (out of memory, read-only replica, wrong
     /// password...) or failed twice in a row within
     /// [`super::RETRY_INTERVAL`].
-    pub fn claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
-        self.store().claim(key, lifetime_ms)
+    pub fn claim(&mut self, key: &[u8], user: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
+        self.store().claim(key, user, lifetime_ms)
     }
 
     /// [`Self::claim`] without waiting: the verdict comes from
@@ -130,8 +132,8 @@ impl RedisStore {
     ///
     /// # Errors
     /// [`Reason::ReplayStoreUnavailable`] when it cannot even be sent.
-    pub fn send_claim(&mut self, key: &[u8], lifetime_ms: u64) -> Result<u64, Reason> {
-        self.store().send_claim(key, lifetime_ms)
+    pub fn send_claim(&mut self, key: &[u8], user: &[u8], lifetime_ms: u64) -> Result<u64, Reason> {
+        self.store().send_claim(key, user, lifetime_ms)
     }
 
     /// The verdicts of deferred claims that are in, of every handle on
@@ -179,7 +181,7 @@ mod tests {
         assert_eq!(one.id(), two.id());
         assert_ne!(one.id(), other.id());
         // Nobody listens: the failure one sees is the other's too.
-        assert_eq!(one.claim(b"k", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(one.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert_eq!(two.health().refusals, 1);
         assert_eq!(other.health().refusals, 0);
         let id = one.id();
