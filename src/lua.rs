@@ -69,6 +69,28 @@ fn string_value(option: &'static str, value: &Value) -> Result<Vec<u8>, ConfigEr
     }
 }
 
+/// A string or a list of strings (at most 16), for a list option.
+fn strings_value(option: &'static str, value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
+    match value {
+        Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
+        Value::Table(list) => {
+            let count = list.raw_len();
+            if count == 0 || count > 16 {
+                return Err(ConfigError::new(option, "must list 1 to 16 strings"));
+            }
+            (1..=count)
+                .map(|index| match list.raw_get::<Value>(index) {
+                    Ok(Value::String(text)) => Ok(text.as_bytes().to_vec()),
+                    _ => Err(ConfigError::new(option, format!("entry {index} is not a string"))),
+                })
+                .collect()
+        }
+        other => {
+            Err(ConfigError::new(option, format!("must be a string or a list of strings, got {}", type_name(other))))
+        }
+    }
+}
+
 fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
     match value {
         Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
@@ -134,6 +156,13 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
             b"replay_store_ca" => options.replay_store_ca = Some(string_value("replay_store_ca", &value)?),
             b"replay_store_cert" => options.replay_store_cert = Some(string_value("replay_store_cert", &value)?),
             b"replay_store_key" => options.replay_store_key = Some(string_value("replay_store_key", &value)?),
+            b"replay_store_sentinels" => {
+                options.replay_store_sentinels = strings_value("replay_store_sentinels", &value)?;
+            }
+            b"replay_store_master" => options.replay_store_master = Some(string_value("replay_store_master", &value)?),
+            b"replay_store_replicas" => {
+                options.replay_store_replicas = Some(integer_value("replay_store_replicas", &value)?);
+            }
             b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
             b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
             other => {

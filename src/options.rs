@@ -247,6 +247,39 @@ pub const OPTIONS: &[OptionSpec] = &[
         verifier_only: true,
         description: "PEM file of the client certificate's private key",
     },
+    OptionSpec {
+        name: "replay_store_sentinels",
+        prosody: "token_replay_store_sentinels",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "Redis Sentinels (\"HOST:PORT\", a list) to ask for the store's master (the URL then gives password and database)",
+    },
+    OptionSpec {
+        name: "replay_store_master",
+        prosody: "token_replay_store_master",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "the master's name in Sentinel (with token_replay_store_sentinels)",
+    },
+    OptionSpec {
+        name: "replay_store_replicas",
+        prosody: "token_replay_store_replicas",
+        kind: Kind::Integer,
+        default: Default::Integer(0),
+        min: Some(0),
+        max: Some(16),
+        choices: &[],
+        verifier_only: true,
+        description: "replicas that must acknowledge each claim (WAIT) within the reply timeout, else the login is refused",
+    },
 ];
 
 /// The option named `name` in a config table.
@@ -295,6 +328,10 @@ mod tests {
             "replay_store_timeout" => {
                 options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
                 options.replay_store_timeout = Some(value);
+            }
+            "replay_store_replicas" => {
+                options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
+                options.replay_store_replicas = Some(value);
             }
             other => panic!("no test for {other}"),
         };

@@ -42,6 +42,12 @@ pub struct Options {
     pub replay_store_cert: Option<Vec<u8>>,
     /// Its key (`replay_store_key`, a PEM file).
     pub replay_store_key: Option<Vec<u8>>,
+    /// Sentinels to ask for the master (`replay_store_sentinels`, `host:port`).
+    pub replay_store_sentinels: Vec<Vec<u8>>,
+    /// The master's name in Sentinel (`replay_store_master`).
+    pub replay_store_master: Option<Vec<u8>>,
+    /// Replicas that must acknowledge a claim (`replay_store_replicas`).
+    pub replay_store_replicas: Option<i64>,
 }
 
 impl core::fmt::Debug for Options {
@@ -60,6 +66,9 @@ impl core::fmt::Debug for Options {
             .field("replay_store_ca", &self.replay_store_ca.as_ref().map(|_| "(set)"))
             .field("replay_store_cert", &self.replay_store_cert.as_ref().map(|_| "(set)"))
             .field("replay_store_key", &self.replay_store_key.as_ref().map(|_| "(set)"))
+            .field("replay_store_sentinels", &self.replay_store_sentinels.len())
+            .field("replay_store_master", &self.replay_store_master.as_ref().map(|_| "(set)"))
+            .field("replay_store_replicas", &self.replay_store_replicas)
             .finish_non_exhaustive()
     }
 }
@@ -339,6 +348,9 @@ impl Verifier {
                 cert: options.replay_store_cert.clone(),
                 key: options.replay_store_key.clone(),
                 per_user: u64::try_from(per_user).ok(),
+                sentinels: options.replay_store_sentinels.clone(),
+                master: options.replay_store_master.clone(),
+                replicas: options.replay_store_replicas,
             })?)),
             None => {
                 if options.replay_store_connect_timeout.is_some()
@@ -346,11 +358,11 @@ impl Verifier {
                     || options.replay_store_ca.is_some()
                     || options.replay_store_cert.is_some()
                     || options.replay_store_key.is_some()
+                    || !options.replay_store_sentinels.is_empty()
+                    || options.replay_store_master.is_some()
+                    || options.replay_store_replicas.is_some()
                 {
-                    return Err(ConfigError::new(
-                        "replay_store",
-                        "is not set, so its timeouts and TLS files mean nothing",
-                    ));
+                    return Err(ConfigError::new("replay_store", "is not set, so its other options mean nothing"));
                 }
                 Replay::Local(ReplayCache::with_share(capacity, per_user))
             }

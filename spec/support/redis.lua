@@ -13,6 +13,10 @@
 --                                 IP 127.0.0.1 and localhost, a client certificate, another CA)
 --   redis.start({ tls = certs, tls_auth_clients = "no"|"optional"|"yes" })
 --                              -> TLS only, on server.port; server.url is rediss://
+--   redis.start({ replicaof = master })  -> a replica of that server (same password)
+--   redis.start_sentinel({ master = server, name = "mymaster", quorum = 2,
+--                          down_after_ms = 1000 })  -> a redis-sentinel watching it
+--   server:kill()              -> SIGKILL (a crash), without waiting
 --
 -- Debian's redis-server, started as the tests' own process on a free
 -- 127.0.0.1 port (or the port given, to restart "the same" Redis), with no
@@ -39,7 +43,7 @@ function redis.available()
 end
 
 -- spec: { port = P, password = "...", unix_socket = true, timeout = 10, tls = certs,
---         tls_auth_clients = "no" }
+--         tls_auth_clients = "no", replicaof = server }
 -- Returns the server, or nil and why it did not come up (nothing is left
 -- running then).
 function redis.start(spec)
@@ -55,9 +59,16 @@ function redis.start(spec)
 	local args = {
 		"--port", tostring(server.port), "--bind", "127.0.0.1", "--save", "''", "--appendonly", "no",
 		"--dir", quote(dir), "--logfile", quote(server.log_path), "--daemonize", "no",
+		-- A replica's first sync starts at once, not after the default 5 s.
+		"--repl-diskless-sync-delay", "0",
 	};
 	if spec.password then
 		args[#args + 1] = "--requirepass " .. quote(spec.password);
+		-- A replica (or a master demoted by a failover) logs in to its master.
+		args[#args + 1] = "--masterauth " .. quote(spec.password);
+	end
+	if spec.replicaof then
+		args[#args + 1] = "--replicaof 127.0.0.1 " .. spec.replicaof.port;
 	end
 	if spec.tls then
 		-- TLS only: the plain port is closed.
@@ -137,7 +148,54 @@ function redis.make_certs(dir)
 end
 
 function server_mt:alive()
-	return shell.process_alive(self.pid, "redis-server");
+	return shell.process_alive(self.pid, self.marker or "redis-server");
+end
+
+-- A redis-sentinel on a free 127.0.0.1 port watching spec.master (a server
+-- from redis.start) as spec.name; returns it (port, pid, dir, cli, stop) or
+-- nil and why. Its config file is its own (Sentinel rewrites it).
+function redis.start_sentinel(spec)
+	local dir = shell.temp_dir("token-auth-sentinel");
+	local server = setmetatable({
+		dir = dir;
+		port = shell.free_port();
+		log_path = dir .. "/sentinel.log";
+		console_path = dir .. "/console.log";
+		marker = "redis-sentinel";
+	}, server_mt);
+	local name = spec.name or "mymaster";
+	local lines = {
+		"port " .. server.port,
+		"bind 127.0.0.1",
+		"daemonize no",
+		"dir " .. dir,
+		"logfile " .. server.log_path,
+		("sentinel monitor %s 127.0.0.1 %d %d"):format(name, spec.master.port, spec.quorum or 2),
+		("sentinel down-after-milliseconds %s %d"):format(name, spec.down_after_ms or 1000),
+		("sentinel failover-timeout %s %d"):format(name, spec.failover_timeout_ms or 10000),
+		("sentinel parallel-syncs %s 1"):format(name),
+	};
+	if spec.master.password then
+		lines[#lines + 1] = ("sentinel auth-pass %s %s"):format(name, spec.master.password);
+	end
+	shell.write_file(dir .. "/sentinel.conf", table.concat(lines, "\n") .. "\n");
+	local pid = run(("exec redis-sentinel %s >%s 2>&1 </dev/null & echo $!"):format(
+		quote(dir .. "/sentinel.conf"), quote(server.console_path)));
+	server.pid = tonumber(pid:match("%d+"));
+	if not server.pid then
+		os.execute("rm -rf " .. quote(dir));
+		return nil, "could not start redis-sentinel";
+	end
+	local listening, why = shell.wait_until_listening(server, "redis-sentinel", spec.timeout or 10, 0.02);
+	if not listening then
+		server:stop();
+		return nil, why;
+	end
+	return server;
+end
+
+function server_mt:kill()
+	os.execute("kill -KILL " .. self.pid .. " 2>/dev/null");
 end
 
 function server_mt:log_tail(n)

@@ -61,7 +61,18 @@ pub struct Settings {
     /// `replay_per_user`: live tokens one user may hold in the store
     /// (checked in Redis, atomically with the claim); `None`: no bound.
     pub per_user: Option<u64>,
+    /// `replay_store_sentinels`: `host:port` of Redis Sentinels to ask for
+    /// the master (the URL then gives the password and database only).
+    pub sentinels: Vec<Vec<u8>>,
+    /// `replay_store_master`: the master's name in Sentinel.
+    pub master: Option<Vec<u8>>,
+    /// `replay_store_replicas`: replicas that must acknowledge each claim
+    /// (`WAIT`) within the reply timeout.
+    pub replicas: Option<i64>,
 }
+
+/// Accepted `replay_store_replicas`.
+pub const REPLICAS: core::ops::RangeInclusive<u64> = 0..=16;
 
 impl fmt::Debug for Settings {
     // The URL may hold a password.
@@ -162,6 +173,10 @@ pub(crate) enum Failure {
     Server(String),
     /// A reply the protocol does not allow here.
     Unexpected,
+    /// Sentinel named no master (unknown name), or an address that is none.
+    NoMaster,
+    /// `WAIT` counted fewer replicas than `replay_store_replicas`.
+    Replicas(i64, u32),
     /// TLS failed: rustls' own words (a certificate that does not verify,
     /// a handshake refused), which hold no secret.
     Tls(String),
@@ -178,6 +193,8 @@ impl fmt::Display for Failure {
             Failure::Server(code) => write!(f, "server error {code}"),
             Failure::Unexpected => f.write_str("unexpected reply"),
             Failure::Tls(problem) => write!(f, "TLS: {problem}"),
+            Failure::NoMaster => f.write_str("Sentinel named no master"),
+            Failure::Replicas(acked, wanted) => write!(f, "{acked} of {wanted} replicas acknowledged the claim"),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
-use super::protocol::{claim_command, Answered, Link, Waiting};
+use super::protocol::{claim_command, wait_command, Answered, Discovery, Link, Waiting};
 use super::tls::{self, Tls};
 use super::Settings;
 use super::{Failure, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REPLY_TIMEOUT_MS, RETRY_INTERVAL, TIMEOUT_MS};
@@ -36,6 +36,15 @@ pub(super) struct Store {
     info: ConnectionInfo,
     tls: Option<Tls>,
     per_user: Option<u64>,
+    // Sentinels to ask for the master (empty: the URL's address is it),
+    // the master's name, and the one to ask next.
+    sentinels: Vec<ConnectionInfo>,
+    master_name: String,
+    next_sentinel: usize,
+    // Replicas that must acknowledge a claim, and the claims accepted by
+    // the master whose acknowledgement has not come yet.
+    replicas: u32,
+    unacked: Vec<u64>,
     link: Option<Link>,
     connect_timeout: Duration,
     reply_timeout: Duration,
@@ -71,6 +80,46 @@ fn millis(option: &'static str, value: Option<i64>, default: u64) -> Result<Dura
         .filter(|ms| TIMEOUT_MS.contains(ms))
         .map(Duration::from_millis)
         .ok_or_else(|| ConfigError::new(option, "must be an integer from 1 to 10000 (milliseconds)"))
+}
+
+/// The sentinels' connection infos and the master's name.
+fn sentinels(settings: &Settings) -> Result<(Vec<ConnectionInfo>, String), ConfigError> {
+    const SHAPE: &str = "must be a list of \"HOST:PORT\" (IP addresses or host names)";
+    let master = settings.master.as_deref().map(core::str::from_utf8);
+    match (settings.sentinels.is_empty(), master) {
+        (true, None) => return Ok((Vec::new(), String::new())),
+        (true, Some(_)) => {
+            return Err(ConfigError::new("replay_store_master", "is set, but replay_store_sentinels is not"));
+        }
+        (false, None) => {
+            return Err(ConfigError::new(
+                "replay_store_master",
+                "must name the master when replay_store_sentinels is set",
+            ));
+        }
+        (false, Some(Err(_))) => return Err(ConfigError::new("replay_store_master", "must be UTF-8")),
+        (false, Some(Ok(name))) if name.is_empty() || name.len() > 128 || name.contains(char::is_whitespace) => {
+            return Err(ConfigError::new(
+                "replay_store_master",
+                "must be a name of 1 to 128 characters without spaces",
+            ));
+        }
+        (false, Some(Ok(_))) => {}
+    }
+    let mut infos = Vec::new();
+    for sentinel in &settings.sentinels {
+        let text = core::str::from_utf8(sentinel).map_err(|_| ConfigError::new("replay_store_sentinels", SHAPE))?;
+        if text.contains(['/', '@', '?', '#']) || !text.contains(':') {
+            return Err(ConfigError::new("replay_store_sentinels", SHAPE));
+        }
+        let info = format!("redis://{text}")
+            .as_str()
+            .into_connection_info()
+            .map_err(|_| ConfigError::new("replay_store_sentinels", SHAPE))?;
+        infos.push(info);
+    }
+    let name = master.and_then(Result::ok).unwrap_or_default().to_owned();
+    Ok((infos, name))
 }
 
 /// What a reply to a claim (`SET key 1 NX PX ms`, or the claim script) means.
@@ -125,10 +174,24 @@ impl Store {
             }
             _ => None,
         };
+        let (sentinels, master_name) = sentinels(settings)?;
+        let replicas = match settings.replicas {
+            None => 0,
+            Some(n) => u64::try_from(n)
+                .ok()
+                .filter(|n| super::REPLICAS.contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| ConfigError::new("replay_store_replicas", "must be an integer from 0 to 16"))?,
+        };
         Ok(Store {
             info,
             tls,
             per_user: settings.per_user,
+            sentinels,
+            master_name,
+            next_sentinel: 0,
+            replicas,
+            unacked: Vec::new(),
             link: None,
             connect_timeout,
             reply_timeout,
@@ -179,7 +242,20 @@ impl Store {
     /// SELECT run while the caller goes on, due by the connect timeout.
     fn link(&mut self) -> Result<&mut Link, Failure> {
         if self.link.is_none() {
-            self.link = Some(Link::open(&self.info, self.tls.as_ref(), Instant::now() + self.connect_timeout)?);
+            let link = match self.sentinels.get(self.next_sentinel % self.sentinels.len().max(1)) {
+                None => Link::open(&self.info, self.tls.as_ref(), Instant::now() + self.connect_timeout)?,
+                Some(sentinel) => Link::through_sentinel(
+                    sentinel,
+                    &self.master_name,
+                    Discovery {
+                        info: self.info.clone(),
+                        tls: self.tls.clone(),
+                        connect_timeout: self.connect_timeout,
+                        call: Vec::new(),
+                    },
+                )?,
+            };
+            self.link = Some(link);
             self.connections += 1;
         }
         self.link.as_mut().ok_or(Failure::Lost)
@@ -188,14 +264,29 @@ impl Store {
     /// When a command queued now is due: the reply timeout, plus the
     /// connect timeout on a connection not made yet or still connecting.
     fn due(&self) -> Instant {
-        let connecting = self.link.as_ref().is_none_or(|link| link.socket.connecting());
-        Instant::now() + self.reply_timeout + if connecting { self.connect_timeout } else { Duration::ZERO }
+        let connecting = self.link.as_ref().is_none_or(|link| link.socket.connecting() || link.discovery.is_some());
+        // Through Sentinel: the sentinel's connect and answer, then the master's.
+        let connects = if !connecting {
+            0
+        } else if self.sentinels.is_empty() {
+            1
+        } else {
+            2
+        };
+        // With replicas, the WAIT after the claim takes up to the reply timeout.
+        let replies = if self.replicas > 0 { 2 } else { 1 };
+        Instant::now() + self.connect_timeout * connects + self.reply_timeout * replies
     }
 
     /// Drops the connection after `failure`: its state is unknown (a late
     /// reply may still come). The deferred claims waiting on it fail.
     fn broken(&mut self, failure: &Failure) {
-        let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
+        let link = self.link.take();
+        if link.as_ref().is_some_and(|link| link.discovery.is_some()) {
+            // That sentinel did not answer: the next connection asks another.
+            self.next_sentinel = self.next_sentinel.wrapping_add(1);
+        }
+        let waiting = link.map(|link| link.waiting).unwrap_or_default();
         self.fail_claims(waiting, failure);
     }
 
@@ -205,7 +296,12 @@ impl Store {
             self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
         }
         self.down(failure);
-        for ticket in waiting.iter().filter_map(|claim| claim.ticket) {
+        for ticket in waiting.iter().filter(|claim| !claim.ack).filter_map(|claim| claim.ticket) {
+            let reason = self.refuse();
+            self.settled.push((ticket, Err(reason)));
+        }
+        // Claims accepted whose WAIT was on this connection.
+        for ticket in core::mem::take(&mut self.unacked) {
             let reason = self.refuse();
             self.settled.push((ticket, Err(reason)));
         }
@@ -234,9 +330,19 @@ impl Store {
     /// connection.
     fn settle(&mut self, answered: Answered) -> Result<(), Failure> {
         let mut first_failure = None;
-        for (ticket, reply) in answered {
+        for (ticket, ack, reply) in answered {
+            if ack {
+                self.acknowledged(ticket, reply);
+                continue;
+            }
             let result = match (&first_failure, claim_result(reply)) {
                 (Some(Failure::Unexpected), _) => Err(self.refuse()),
+                (_, Ok(Ok(()))) if self.replicas > 0 => {
+                    // Accepted by the master: the verdict waits for WAIT.
+                    self.answered();
+                    self.unacked.push(ticket);
+                    continue;
+                }
                 (_, Ok(result)) => {
                     self.answered();
                     result
@@ -249,6 +355,33 @@ impl Store {
             self.settled.push((ticket, result));
         }
         first_failure.map_or(Ok(()), Err)
+    }
+
+    /// The reply to the `WAIT` after claim `ticket`: accepted once enough
+    /// replicas took it, else refused as unavailable (the master may fail
+    /// over to a replica that never saw it). A claim the master refused
+    /// (a replay) has its verdict already.
+    fn acknowledged(&mut self, ticket: u64, reply: Result<Value, Failure>) {
+        let Some(at) = self.unacked.iter().position(|&t| t == ticket) else {
+            return;
+        };
+        self.unacked.swap_remove(at);
+        let result = match reply {
+            Ok(Value::Int(acked)) if acked >= i64::from(self.replicas) => Ok(()),
+            Ok(Value::Int(acked)) => {
+                self.down(&Failure::Replicas(acked, self.replicas));
+                Err(self.refuse())
+            }
+            Ok(_) => {
+                self.down(&Failure::Unexpected);
+                Err(self.refuse())
+            }
+            Err(failure) => {
+                self.down(&failure);
+                Err(self.refuse())
+            }
+        };
+        self.settled.push((ticket, result));
     }
 
     /// One command on the connection (made first if needed), its reply
@@ -304,6 +437,17 @@ impl Store {
     pub fn claim(&mut self, key: &[u8], user: &[u8], lifetime_ms: u64) -> Result<(), Reason> {
         let reply = self.request(&claim_command(key, user, self.per_user, lifetime_ms))?;
         match claim_result(Ok(reply)) {
+            Ok(Ok(())) if self.replicas > 0 => {
+                let acked = self.request(&wait_command(self.replicas, self.reply_timeout))?;
+                match acked {
+                    Value::Int(acked) if acked >= i64::from(self.replicas) => Ok(()),
+                    Value::Int(acked) => {
+                        self.down(&Failure::Replicas(acked, self.replicas));
+                        Err(self.refuse())
+                    }
+                    _ => Err(self.fail(&Failure::Unexpected)),
+                }
+            }
             Ok(result) => result,
             Err(failure) => Err(self.fail(&failure)),
         }
@@ -325,8 +469,12 @@ impl Store {
         let packed = claim_command(key, user, self.per_user, lifetime_ms).get_packed_command();
         let deadline = self.due();
         let ticket = self.next_ticket + 1;
+        let ack = (self.replicas > 0).then(|| wait_command(self.replicas, self.reply_timeout).get_packed_command());
         let sent = self.link().and_then(|link| {
             link.queue(packed, Some(ticket), deadline);
+            if let Some(ack) = ack {
+                link.queue_ack(ack, ticket, deadline);
+            }
             link.flush()
         });
         if let Err(failure) = sent {
@@ -402,7 +550,8 @@ impl Store {
     /// `None` without a connection.
     #[must_use]
     pub fn socket(&self) -> Option<(BorrowedFd<'_>, u64, bool)> {
-        self.link.as_ref().map(|link| (link.fd(), self.connections, link.wants_write()))
+        // A link switched from a sentinel to the master has a new socket.
+        self.link.as_ref().map(|link| (link.fd(), self.connections + ((link.sockets - 1) << 32), link.wants_write()))
     }
 
     /// When [`Self::collect`] is next due: now if verdicts are already in,

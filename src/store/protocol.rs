@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::{ConnectionInfo, Value};
 
@@ -30,23 +30,40 @@ fn server_error(value: &Value) -> Option<Failure> {
     Some(Failure::Server(code.to_owned()))
 }
 
-/// Replies read for deferred claims, by ticket.
-pub(super) type Answered = Vec<(u64, Result<Value, Failure>)>;
+/// Replies read for deferred claims, by ticket: the claim's own reply, or
+/// (`true`) the reply to the `WAIT` sent after it.
+pub(super) type Answered = Vec<(u64, bool, Result<Value, Failure>)>;
 
 /// A command sent and not yet answered.
 pub(super) struct Waiting {
     /// The deferred claim's ticket; `None` for a step of the handshake
     /// (AUTH, SELECT), whose reply must be `+OK`.
     pub(super) ticket: Option<u64>,
+    /// The `WAIT` after the claim `ticket`, not the claim itself.
+    pub(super) ack: bool,
     pub(super) deadline: Instant,
     // The command, to send once more if a reused connection turns out
     // to be dead.
     pub(super) packed: Vec<u8>,
 }
 
+/// Where a link asks Sentinel for the master before it serves.
+pub(super) struct Discovery {
+    /// The master's connection info but for its address (password, DB).
+    pub(super) info: ConnectionInfo,
+    pub(super) tls: Option<Tls>,
+    /// When the master's handshake is due, from the switch.
+    pub(super) connect_timeout: Duration,
+    /// Bytes of a waiting call, sent on the master after the claims.
+    pub(super) call: Vec<u8>,
+}
+
 /// One connection: the socket, the bytes not yet written and the bytes
 /// read and not yet taken, the commands waiting for their replies (Redis
 /// answers in order). Nothing here waits unless asked to ([`Self::call`]).
+/// A link opened through Sentinel first connects to a sentinel and asks for
+/// the master's address; the claims queued meanwhile wait, and go out on
+/// the master's connection, which replaces the sentinel's on the reply.
 pub(super) struct Link {
     pub(super) socket: Socket,
     pub(super) outbox: Vec<u8>,
@@ -55,34 +72,107 @@ pub(super) struct Link {
     // Whether it has carried a command: a connection that fails before
     // its first reply is new, and retrying it would only fail again.
     pub(super) reused: bool,
+    /// Asking Sentinel: the master is not known yet.
+    pub(super) discovery: Option<Box<Discovery>>,
+    /// Sockets this link has had (1, or 2 once switched to the master).
+    pub(super) sockets: u64,
+}
+
+fn handshake(info: &ConnectionInfo) -> Vec<Vec<u8>> {
+    let settings = info.redis_settings();
+    let mut steps = Vec::new();
+    if let Some(password) = settings.password() {
+        let mut auth = redis::cmd("AUTH");
+        if let Some(username) = settings.username() {
+            auth.arg(username);
+        }
+        auth.arg(password);
+        steps.push(auth.get_packed_command());
+    }
+    if settings.db() != 0 {
+        steps.push(redis::cmd("SELECT").arg(settings.db()).get_packed_command());
+    }
+    steps
 }
 
 impl Link {
     /// Starts connecting (TLS over it with `tls`) and queues, as the URL
-    /// asks, AUTH and SELECT:
-    /// they go out with the first command, in one write, and their replies
-    /// are due by `deadline`. Returns at once.
+    /// asks, AUTH and SELECT: they go out with the first command, in one
+    /// write, and their replies are due by `deadline`. Returns at once.
     pub(super) fn open(info: &ConnectionInfo, tls: Option<&Tls>, deadline: Instant) -> Result<Link, Failure> {
         let socket = Socket::start(info.addr(), tls)?;
         let mut link = Link::over(socket);
-        let settings = info.redis_settings();
-        if let Some(password) = settings.password() {
-            let mut auth = redis::cmd("AUTH");
-            if let Some(username) = settings.username() {
-                auth.arg(username);
-            }
-            auth.arg(password);
-            link.queue(auth.get_packed_command(), None, deadline);
-        }
-        if settings.db() != 0 {
-            link.queue(redis::cmd("SELECT").arg(settings.db()).get_packed_command(), None, deadline);
+        for step in handshake(info) {
+            link.queue(step, None, deadline);
         }
         Ok(link)
     }
 
+    /// Starts connecting to `sentinel` and asks it for the address of the
+    /// master `name`; the link then serves as [`Self::open`] would on
+    /// `master` at that address. Returns at once.
+    pub(super) fn through_sentinel(sentinel: &ConnectionInfo, name: &str, master: Discovery) -> Result<Link, Failure> {
+        let socket = Socket::start(sentinel.addr(), None)?;
+        let mut link = Link::over(socket);
+        link.outbox = redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name).get_packed_command();
+        link.discovery = Some(Box::new(master));
+        Ok(link)
+    }
+
+    /// Sentinel answered `reply`: connect to the master it names, and send
+    /// there the handshake, then every command queued meanwhile.
+    fn switch(&mut self, reply: Value) -> Result<(), Failure> {
+        let Some(discovery) = self.discovery.take() else {
+            return Err(Failure::Unexpected);
+        };
+        let address = match reply {
+            Value::Array(parts) => match parts.as_slice() {
+                [Value::BulkString(host), Value::BulkString(port)] => core::str::from_utf8(host)
+                    .ok()
+                    .zip(core::str::from_utf8(port).ok().and_then(|port| port.parse::<u16>().ok()))
+                    .map(|(host, port)| (host.to_owned(), port)),
+                _ => None,
+            },
+            _ => None,
+        };
+        // Nil: the sentinel knows no master of that name.
+        let (host, port) = address.ok_or(Failure::NoMaster)?;
+        let tls = match &discovery.tls {
+            Some(tls) => Some(tls.for_host(&host).map_err(|_| Failure::NoMaster)?),
+            None => None,
+        };
+        let info = discovery.info.clone().set_addr(redis::ConnectionAddr::Tcp(host, port));
+        self.socket = Socket::start(info.addr(), tls.as_ref())?;
+        self.sockets += 1;
+        self.inbox.clear();
+        let deadline = Instant::now() + discovery.connect_timeout;
+        let mut outbox = Vec::new();
+        let mut steps = VecDeque::new();
+        for step in handshake(&info) {
+            outbox.extend_from_slice(&step);
+            steps.push_back(Waiting { ticket: None, ack: false, deadline, packed: step });
+        }
+        for command in &self.waiting {
+            outbox.extend_from_slice(&command.packed);
+        }
+        outbox.extend_from_slice(&discovery.call);
+        steps.append(&mut self.waiting);
+        self.waiting = steps;
+        self.outbox = outbox;
+        Ok(())
+    }
+
     /// A link over a socket, nothing queued.
     pub(super) fn over(socket: Socket) -> Link {
-        Link { socket, outbox: Vec::new(), inbox: Vec::new(), waiting: VecDeque::new(), reused: false }
+        Link {
+            socket,
+            outbox: Vec::new(),
+            inbox: Vec::new(),
+            waiting: VecDeque::new(),
+            reused: false,
+            discovery: None,
+            sockets: 1,
+        }
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
@@ -92,8 +182,19 @@ impl Link {
     /// Queues a command whose reply is awaited ([`Self::hand_out`] gives
     /// it to `ticket`); [`Self::flush`] sends it.
     pub(super) fn queue(&mut self, packed: Vec<u8>, ticket: Option<u64>, deadline: Instant) {
-        self.outbox.extend_from_slice(&packed);
-        self.waiting.push_back(Waiting { ticket, deadline, packed });
+        if self.discovery.is_none() {
+            self.outbox.extend_from_slice(&packed);
+        }
+        self.waiting.push_back(Waiting { ticket, ack: false, deadline, packed });
+    }
+
+    /// Queues the `WAIT` whose reply tells how many replicas took the
+    /// claim `ticket` queued just before.
+    pub(super) fn queue_ack(&mut self, packed: Vec<u8>, ticket: u64, deadline: Instant) {
+        if self.discovery.is_none() {
+            self.outbox.extend_from_slice(&packed);
+        }
+        self.waiting.push_back(Waiting { ticket: Some(ticket), ack: true, deadline, packed });
     }
 
     /// Whether it has something to write, or is still connecting: the
@@ -159,6 +260,9 @@ impl Link {
             });
         };
         let end = end + 2;
+        if self.inbox.first() == Some(&b'*') {
+            return self.next_array(end);
+        }
         let line: Vec<u8> = self.inbox.drain(..end).collect();
         let reply = match line.first() {
             Some(b'+' | b'-' | b':') => redis::parse_redis_value(&line).map_err(|_| Failure::Unexpected),
@@ -168,14 +272,52 @@ impl Link {
         Some(reply.and_then(|value| server_error(&value).map_or(Ok(value), Err)))
     }
 
+    /// An array reply, as Sentinel's `get-master-addr-by-name` gives: nil
+    /// (`*-1`), empty, or two bulk strings (each a length line and a data
+    /// line); `None` until all of it is in. `header_end` ends its first line.
+    fn next_array(&mut self, header_end: usize) -> Option<Result<Value, Failure>> {
+        let lines = match self.inbox.get(..header_end) {
+            Some(b"*-1\r\n" | b"*0\r\n") => 1,
+            Some(b"*2\r\n") => 5,
+            _ => {
+                self.inbox.clear();
+                return Some(Err(Failure::Unexpected));
+            }
+        };
+        let mut end = 0;
+        for line in 0..lines {
+            let rest = self.inbox.get(end..).unwrap_or_default();
+            if line % 2 == 1 && rest.first().is_some_and(|&b| b != b'$') {
+                self.inbox.clear();
+                return Some(Err(Failure::Unexpected));
+            }
+            let Some(at) = rest.windows(2).position(|pair| pair == b"\r\n") else {
+                return (self.inbox.len() > MAX_REPLY_LINE).then(|| {
+                    self.inbox.clear();
+                    Err(Failure::Unexpected)
+                });
+            };
+            end += at + 2;
+        }
+        let frame: Vec<u8> = self.inbox.drain(..end).collect();
+        Some(redis::parse_redis_value(&frame).map_err(|_| Failure::Unexpected))
+    }
+
     /// Hands the complete replies in the inbox to the deferred claims
     /// waiting for them, oldest first, and returns the first reply that no
     /// claim waits for. A handshake step answered with anything but `+OK`
     /// fails the connection (a wrong password: `WRONGPASS`).
     pub(super) fn hand_out(&mut self, answered: &mut Answered) -> Result<Option<Result<Value, Failure>>, Failure> {
+        if self.discovery.is_some() {
+            let Some(reply) = self.next_reply() else {
+                return Ok(None);
+            };
+            self.switch(reply?)?;
+            return Ok(None);
+        }
         while let Some(reply) = self.next_reply() {
             match self.waiting.pop_front() {
-                Some(Waiting { ticket: Some(ticket), .. }) => answered.push((ticket, reply)),
+                Some(Waiting { ticket: Some(ticket), ack, .. }) => answered.push((ticket, ack, reply)),
                 Some(Waiting { ticket: None, .. }) => match reply? {
                     Value::Okay => {}
                     _ => return Err(Failure::Unexpected),
@@ -190,7 +332,10 @@ impl Link {
     /// connect and the handshake, if still under way, included). The
     /// replies owed to deferred claims come first: they go to `answered`.
     pub(super) fn call(&mut self, packed: &[u8], deadline: Instant, answered: &mut Answered) -> Result<Value, Failure> {
-        self.outbox.extend_from_slice(packed);
+        match self.discovery.as_mut() {
+            Some(discovery) => discovery.call.extend_from_slice(packed),
+            None => self.outbox.extend_from_slice(packed),
+        }
         loop {
             self.flush()?;
             if let Some(reply) = self.hand_out(answered)? {
@@ -237,6 +382,13 @@ pub(super) fn claim_command(key: &[u8], user: &[u8], per_user: Option<u64>, life
     command
 }
 
+/// `WAIT replicas timeout`: how many replicas have the writes so far.
+pub(super) fn wait_command(replicas: u32, timeout: Duration) -> redis::Cmd {
+    let mut command = redis::cmd("WAIT");
+    command.arg(replicas).arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1));
+    command
+}
+
 #[cfg(test)]
 /// A link over one end of a socket pair; the test plays Redis on the other.
 pub(super) fn paired_link() -> (Link, std::os::unix::net::UnixStream) {
@@ -248,7 +400,6 @@ pub(super) fn paired_link() -> (Link, std::os::unix::net::UnixStream) {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
-    use std::time::Duration;
 
     #[test]
     fn replies_are_taken_whole_in_order_however_they_arrive() {
@@ -272,12 +423,27 @@ mod tests {
 
     #[test]
     fn replies_no_command_here_gets_are_refused_not_misread() {
-        for reply in [&b"$5\r\nhello\r\n"[..], b"*1\r\n:1\r\n", b"?\r\n", b"_\r\n"] {
+        for reply in [&b"$5\r\nhello\r\n"[..], b"*1\r\n:1\r\n", b"*2\r\n:1\r\n", b"?\r\n", b"_\r\n"] {
             let (mut link, mut redis) = paired_link();
             redis.write_all(reply).expect("write");
             link.fill().expect("fill");
             assert_eq!(link.next_reply(), Some(Err(Failure::Unexpected)), "{reply:?}");
         }
+    }
+
+    #[test]
+    fn sentinel_addresses_are_taken_whole_however_they_arrive() {
+        let (mut link, mut redis) = paired_link();
+        redis.write_all(b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n63").expect("write");
+        link.fill().expect("fill");
+        assert!(link.next_reply().is_none(), "half an array is no reply yet");
+        redis.write_all(b"79\r\n*-1\r\n").expect("write");
+        link.fill().expect("fill");
+        assert_eq!(
+            link.next_reply(),
+            Some(Ok(Value::Array(vec![Value::BulkString(b"127.0.0.1".to_vec()), Value::BulkString(b"6379".to_vec())])))
+        );
+        assert_eq!(link.next_reply(), Some(Ok(Value::Nil)));
     }
 
     #[test]
@@ -296,13 +462,18 @@ mod tests {
     fn a_waiting_call_hands_earlier_replies_to_their_tickets() {
         let (mut link, mut redis) = paired_link();
         for ticket in [7, 8] {
-            link.waiting.push_back(Waiting { ticket: Some(ticket), deadline: Instant::now(), packed: Vec::new() });
+            link.waiting.push_back(Waiting {
+                ticket: Some(ticket),
+                ack: false,
+                deadline: Instant::now(),
+                packed: Vec::new(),
+            });
         }
         redis.write_all(b"+OK\r\n$-1\r\n+PONG\r\n").expect("write");
         let mut answered = Vec::new();
         let reply = link.call(b"PING\r\n", Instant::now() + Duration::from_secs(5), &mut answered);
         assert_eq!(reply, Ok(Value::SimpleString("PONG".into())));
-        assert_eq!(answered, vec![(7, Ok(Value::Okay)), (8, Ok(Value::Nil))]);
+        assert_eq!(answered, vec![(7, false, Ok(Value::Okay)), (8, false, Ok(Value::Nil))]);
         let mut sent = [0u8; 6];
         redis.read_exact(&mut sent).expect("read");
         assert_eq!(&sent, b"PING\r\n");

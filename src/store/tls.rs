@@ -17,6 +17,15 @@ use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::ConfigError;
 
+impl Tls {
+    /// The same configuration for another host (a master Sentinel named).
+    pub(super) fn for_host(&self, host: &str) -> Result<Tls, ConfigError> {
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|_| ConfigError::new("replay_store", "names a host that is no DNS name or IP address"))?;
+        Ok(Tls { config: self.config.clone(), server_name })
+    }
+}
+
 /// What a TLS connection needs: the configuration and the name to verify.
 #[derive(Clone, Debug)]
 pub(super) struct Tls {
