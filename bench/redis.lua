@@ -1,7 +1,9 @@
 -- The Redis replay store in `make bench`, against a throwaway redis-server
 -- (spec/support/redis.lua) on 127.0.0.1, all in one run:
 --   * wall time of one valid verification with the in-process cache, with the
---     Redis store, a replay refused by the store, and one bare round trip
+--     Redis store, with the same store over TLS (rediss://, a second
+--     redis-server with TLS only, certificates made with openssl), a replay
+--     refused by the store, and one bare round trip
 --     (PING over the store's own connection), back to back and after 2 ms of
 --     quiet;
 --   * Redis memory per live token (INFO memory's used_memory over N keys, and
@@ -44,6 +46,8 @@ end
 
 local server = assert(redis.start());
 local dir = shell.temp_dir("token-auth-bench-redis");
+local certs = assert(redis.make_certs(dir));
+local tls_server = assert(redis.start({ tls = certs }));
 
 -- Everything else; the server and the temp dir go whatever happens.
 local function main()
@@ -64,6 +68,7 @@ local function main()
 		return assert(token_auth.new_verifier({
 			otp_seed = seed, token_secret = secret, replay_capacity = N, replay_per_user = N, replay_store = store,
 			replay_store_timeout = store and 1000 or nil, replay_store_connect_timeout = store and 1000 or nil,
+			replay_store_ca = store and store:match("^rediss:") and certs.ca or nil,
 		}));
 	end
 
@@ -73,6 +78,8 @@ local function main()
 		local samples = {};
 		for r = 1, RUNS + 1 do
 			server:cli("FLUSHALL");
+			tls_server:cli("FLUSHALL");
+			collectgarbage(); -- the last run's verifier, and with it its store
 			local verifier = new_verifier(store);
 			if store then
 				assert(verifier:ping_store()); -- connected before the clock starts
@@ -122,6 +129,7 @@ local function main()
 
 	emit("verify_local", measure(nil, verify_all, true), "us");
 	emit("verify_store", measure(server.url, verify_all, true), "us");
+	emit("verify_store_tls", measure(tls_server.url, verify_all, true), "us");
 	emit("ping", measure(server.url, ping_all, true), "us");
 	-- A round trip after 2 ms of quiet, as one client's back-to-back logins
 	-- leave between their claims: on a virtual machine whose idle CPUs halt,
@@ -204,8 +212,9 @@ local function main()
 end
 
 local ok, err = pcall(main);
-os.execute("rm -rf " .. shell.quote(dir));
+tls_server:stop();
 server:stop();
+os.execute("rm -rf " .. shell.quote(dir));
 if not ok then
 	error(err, 0);
 end

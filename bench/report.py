@@ -105,7 +105,8 @@ def redis_report(w, get, ratio, verdict):
     w("| Call | us |")
     w("|---|---:|")
     w(f"| `verifier:verify()`, valid, in-process cache | {fmt(local_us, 2)} |")
-    w(f"| `verifier:verify()`, valid, Redis store (one `SET NX PX`) | {fmt(store_us, 2)} |")
+    w(f"| `verifier:verify()`, valid, Redis store (one claim `EVAL`) | {fmt(store_us, 2)} |")
+    w(f"| `verifier:verify()`, valid, the same over TLS (`rediss://`) | {fmt(get('redis_verify_store_tls'), 2)} |")
     w(f"| `verifier:verify()`, replay refused by the Redis store | {fmt(get('redis_verify_store_replayed'), 2)} |")
     w(f"| one bare round trip: `PING` on the store's connection | {fmt(ping_us, 2)} |")
     w(f"| the same after 2 ms of quiet (as between one client's logins) | {fmt(get('redis_ping_idle'), 2)} |")
@@ -159,6 +160,46 @@ def redis_report(w, get, ratio, verdict):
     w(f"`token-auth extauth` (generic protocol, requests from a file, start-up taken out): "
       f"{fmt(get('redis_extauth_local_rate'), 0)} requests/s with the in-process cache, "
       f"{fmt(get('redis_extauth_store_rate'), 0)} requests/s with the Redis store.")
+    w("")
+    redis_ha_report(w, get)
+
+
+def redis_ha_report(w, get):
+    """bench/redis_ha.lua: Prosody while Redis is stopped, and through a failover."""
+    if get("redis_outage_1_hosts_answering_median") is None:
+        w("Redis outage and failover: not measured in this run.")
+        return
+    w("An unrelated client's wait for stream features (ms) while Redis answers and while it is stopped "
+      "(SIGSTOP), in interleaved slices, 20 token logins a second per host, one store with a password "
+      "and a database for every host:")
+    w("")
+    w("| Hosts | Redis | median | p90 | max |")
+    w("|---:|---|---:|---:|---:|")
+    for hosts in (1, 10):
+        for state in ("answering", "stopped"):
+            values = [get(f"redis_outage_{hosts}_hosts_{state}_{what}") for what in ("median", "p90", "max")]
+            w(f"| {hosts} | {state} | " + " | ".join(fmt(v, 1) for v in values) + " |")
+    w("")
+    if get("redis_failover_kill_second") is None:
+        return
+    kill = int(get("redis_failover_kill_second"))
+    seconds = []
+    second = 0
+    while get(f"redis_failover_second_{second:02d}_ok") is not None:
+        seconds.append((second, get(f"redis_failover_second_{second:02d}_ok"),
+                        get(f"redis_failover_second_{second:02d}_refused")))
+        second += 1
+    w("Logins per second through Prosody (100 a second offered) with the store found through Sentinel "
+      "(a master, two replicas, three sentinels, `down-after-milliseconds` 1000, "
+      f"`token_replay_store_replicas = 1`); the master is killed (SIGKILL) at second {kill}:")
+    w("")
+    w("| Second | " + " | ".join(str(s) for s, _, _ in seconds) + " |")
+    w("|---|" + "---:|" * len(seconds))
+    w("| accepted | " + " | ".join(fmt(ok, 0) for _, ok, _ in seconds) + " |")
+    w("| refused | " + " | ".join(fmt(bad, 0) for _, _, bad in seconds) + " |")
+    w("")
+    back = get("redis_failover_back_after")
+    w(f"Logins accepted again {fmt(back, 0)} s after the kill (whole seconds of the timeline).")
 
 
 def main(argv):

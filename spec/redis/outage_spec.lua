@@ -12,7 +12,8 @@ describe("Prosody with 10 hosts on one Redis store that stops answering #redis",
 	local prosody = require "spec.support.prosody";
 	local redis = require "spec.support.redis";
 	local shell = require "spec.support.shell";
-	local socket = require "socket";
+	local xmpp_load = require "spec.support.xmpp_load";
+	local percentile = xmpp_load.percentile;
 
 	local SEED = prosody.random_base32();
 	local SECRET = prosody.random_base32();
@@ -43,65 +44,11 @@ describe("Prosody with 10 hosts on one Redis store that stops answering #redis",
 		if store then store:stop(); end
 	end);
 
-	-- Seconds from connect to the end of <stream:features>, on a new stream.
-	local function features_latency(host)
-		local started = socket.gettime();
-		local c = socket.tcp();
-		c:settimeout(5);
-		c:setoption("tcp-nodelay", true);
-		assert(c:connect("127.0.0.1", server.port));
-		assert(c:send(("<?xml version='1.0'?><stream:stream to='%s' xmlns='jabber:client' "
-			.. "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"):format(host)));
-		c:settimeout(0);
-		local buffer = "";
-		local deadline = started + 5;
-		while not buffer:find("</stream:features>", 1, true) do
-			assert(socket.gettime() < deadline, "no stream features within 5 s");
-			socket.select({ c }, nil, deadline - socket.gettime());
-			local data, err, partial = c:receive(8192);
-			buffer = buffer .. (data or partial or "");
-			assert(err ~= "closed", "the server closed the stream");
-		end
-		local took = socket.gettime() - started;
-		c:close();
-		return took;
-	end
-
-	-- Logins on every host in the background for `seconds`; returns a
-	-- function that waits for them and gives successes, failures.
-	local function load(seconds)
-		local out = server.dir .. "/load.out";
-		os.remove(out);
-		os.execute(("/usr/bin/python3 spec/support/login_load.py --port %d --hosts %s --secrets-file %s "
-			.. "--rate 20 --seconds %s --tokens 1500 >%s.tmp 2>&1 && mv %s.tmp %s &"):format(
-			server.port, table.concat(HOSTS, ","), shell.quote(server.dir .. "/secrets"), seconds,
-			shell.quote(out), shell.quote(out), shell.quote(out)));
-		return function()
-			local deadline = shell.now() + seconds + 60;
-			local text;
-			repeat
-				shell.sleep(0.1);
-				text = shell.read_file(out);
-			until text or shell.now() > deadline;
-			assert(text, "the login load did not finish");
-			local ok, failed = text:match("^(%d+) (%d+)");
-			assert(ok, text);
-			return tonumber(ok), tonumber(failed);
-		end;
-	end
-
-	local function percentile(values, p)
-		local sorted = {};
-		for i, v in ipairs(values) do sorted[i] = v; end
-		table.sort(sorted);
-		return sorted[math.max(1, math.ceil(#sorted * p))];
-	end
-
 	-- Features latencies (seconds) for `seconds`, one probe every 20 ms.
 	local function probe(samples, seconds)
 		local stop = shell.now() + seconds;
 		while shell.now() < stop do
-			samples[#samples + 1] = features_latency(HOSTS[(#samples % #HOSTS) + 1]);
+			samples[#samples + 1] = xmpp_load.features_latency(server.port, HOSTS[(#samples % #HOSTS) + 1]);
 			shell.sleep(0.02);
 		end
 	end
@@ -111,7 +58,7 @@ describe("Prosody with 10 hosts on one Redis store that stops answering #redis",
 		-- the same load, so that a machine busy with other work weighs on
 		-- both alike.
 		local ROUNDS, SLICE = 4, 0.6;
-		local finish = load(ROUNDS * 2 * SLICE + 1.5);
+		local finish = xmpp_load.start(server, HOSTS, { seconds = ROUNDS * 2 * SLICE + 1.5, rate = 20 });
 		shell.sleep(0.5); -- the load under way
 		local baseline, outage_samples = {}, {};
 		local ok, err = pcall(function()

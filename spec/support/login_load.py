@@ -7,9 +7,11 @@ per host, started --rate times a second (an open load: the same logins per
 second whether they succeed or fail fast).
 
     login_load.py --port N --hosts a.test,b.test --secrets-file F
-                  [--concurrency 2 | --rate 20] [--seconds 3]
+                  [--concurrency 2 | --rate 20 [--timeline]] [--seconds 3]
 
-Prints one line: `successes failures` over all hosts.
+Prints one line: `successes failures` over all hosts; with --timeline
+(--rate only), then one line per second of the run: `second successes
+failures` of the logins that ended in it.
 F holds the otp_seed and the token_secret, one a line.
 """
 
@@ -32,6 +34,7 @@ def main(argv):
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--rate", type=float, help="logins started per second per host")
     p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--timeline", action="store_true")
     p.add_argument("--tokens", type=int, default=2000, help="tokens minted per host")
     args = p.parse_args(argv)
     with open(args.secrets_file) as f:
@@ -41,6 +44,9 @@ def main(argv):
     results = {}
 
     address = ("127.0.0.1", args.port)
+    begun = time.monotonic()
+    timeline = {}
+    lock = threading.Lock()
 
     def run(host):
         if not args.rate:
@@ -55,6 +61,10 @@ def main(argv):
             time.sleep(max(0.0, due - time.monotonic()))
             _, good, bad, _ = logins.run_phase(address, host, [token], 1, 0)
             ok, failed = ok + good, failed + bad
+            with lock:
+                counts = timeline.setdefault(int(time.monotonic() - begun), [0, 0])
+                counts[0] += good
+                counts[1] += bad
         results[host] = (ok, ok, failed, [])
 
     threads = [threading.Thread(target=run, args=(host,)) for host in hosts]
@@ -63,6 +73,9 @@ def main(argv):
     for thread in threads:
         thread.join()
     print(sum(r[1] for r in results.values()), sum(r[2] for r in results.values()))
+    if args.timeline:
+        for second in sorted(timeline):
+            print(second, *timeline[second])
     return 0
 
 
