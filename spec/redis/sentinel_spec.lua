@@ -129,6 +129,34 @@ describe("the Redis replay store through Sentinel #redis", function()
 		end
 	end);
 
+	it("serves Prosody logins through Sentinel, the login waiting in its session", function()
+		local prosody = require "spec.support.prosody";
+		local host = "sentinel.test";
+		local seed, secret = prosody.random_base32(), prosody.random_base32();
+		local p = assert(prosody.start({
+			hosts = { host };
+			options = {
+				otp_seed = seed;
+				token_secret = secret;
+				token_replay_store = ("redis://:%s@127.0.0.1:1/0"):format(PASSWORD);
+				token_replay_store_sentinels = sentinel_list();
+				token_replay_store_master = NAME;
+				token_replay_store_replicas = 1;
+				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
+			};
+		}));
+		local ok, err = pcall(function()
+			local token = prosody.mint({ user = "erin", host = host, seed = seed, secret = secret });
+			local first = p:login({ jid = "erin@" .. host, mech = "X-TOKEN", password = token });
+			assert.is_true(first.ok, tostring(first.condition) .. ": " .. tostring(first.text));
+			local again = p:login({ jid = "erin@" .. host, mech = "X-TOKEN", password = token });
+			assert.equal("not-authorized", again.condition);
+			assert.matches("Token for erin@sentinel.test waits for the replay store", p:log(), 1, true);
+		end);
+		p:stop();
+		assert(ok, err);
+	end);
+
 	it("accepts no token twice across a failover with replay_store_replicas = 1, and logs in again", function()
 		local v = verifier({ replay_store_replicas = 1 });
 		local accepted, refused, twice = {}, 0, 0;
