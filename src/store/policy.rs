@@ -282,8 +282,9 @@ impl Store {
     /// reply may still come). The deferred claims waiting on it fail.
     fn broken(&mut self, failure: &Failure) {
         let link = self.link.take();
-        if link.as_ref().is_some_and(|link| link.discovery.is_some()) {
-            // That sentinel did not answer: the next connection asks another.
+        if link.as_ref().is_some_and(|link| link.discovery.is_some()) || *failure == Failure::NoMaster {
+            // That sentinel did not answer, or knew no master: the next
+            // connection asks another.
             self.next_sentinel = self.next_sentinel.wrapping_add(1);
         }
         let waiting = link.map(|link| link.waiting).unwrap_or_default();
@@ -704,6 +705,44 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2), "held {:?}", started.elapsed());
         drop((held, listener));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A one-shot server on loopback: reads one request, writes `reply`.
+    fn answer_once(reply: Vec<u8>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut request = [0u8; 512];
+                let _ = io::Read::read(&mut stream, &mut request);
+                let _ = stream.write_all(&reply);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn sentinels_are_asked_in_turn_and_the_claim_goes_to_the_master_named() {
+        let nobody = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let master = answer_once(b"+OK\r\n".to_vec());
+        let port = master.to_string();
+        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
+        let mut store = Store::open(&Settings {
+            url: b"redis://127.0.0.1:1".to_vec(),
+            reply_timeout_ms: Some(2000),
+            connect_timeout_ms: Some(2000),
+            sentinels: vec![format!("127.0.0.1:{nobody}").into_bytes(), format!("127.0.0.1:{sentinel}").into_bytes()],
+            master: Some(b"m".to_vec()),
+            ..Settings::default()
+        })
+        .expect("valid");
+        // The first sentinel is not there: that claim is refused...
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.health().last_error.as_deref(), Some("connection refused"));
+        // ...and the next asks the second, which names the master.
+        assert_eq!(store.claim(b"k", b"u", 1000), Ok(()));
+        assert!(store.health().available);
     }
 
     #[test]
