@@ -530,11 +530,21 @@ impl Store {
     }
 
     /// Sends the claims of a dead reused connection once more, on a new one.
+    /// A claim whose own reply came already and only its `WAIT` was lost is
+    /// refused: a `WAIT` on a new connection would count no write of it.
     fn resend(&mut self) {
         let waiting = self.link.take().map(|link| link.waiting).unwrap_or_default();
+        for ticket in core::mem::take(&mut self.unacked) {
+            let reason = self.refuse();
+            self.settled.push((ticket, Err(reason)));
+        }
         let sent = self.link().and_then(|link| {
-            for claim in waiting.iter().filter(|claim| claim.ticket.is_some()) {
-                link.queue(claim.packed.clone(), claim.ticket, claim.deadline);
+            for command in &waiting {
+                match command.ticket {
+                    Some(ticket) if command.ack => link.queue_ack(command.packed.clone(), ticket, command.deadline),
+                    Some(ticket) => link.queue(command.packed.clone(), Some(ticket), command.deadline),
+                    None => {}
+                }
             }
             link.flush()
         });
@@ -626,6 +636,30 @@ mod tests {
         store.link = Some(link);
         store.connections = 1;
         (store, redis)
+    }
+
+    #[test]
+    fn with_replicas_a_claim_counts_once_wait_says_enough_replicas_have_it() {
+        let (mut store, mut redis) = paired_store();
+        store.replicas = 1;
+        let tickets: Vec<u64> = (0..3).map(|_| store.send_claim(b"k", b"u", 1000).expect("sent")).collect();
+        let mut sent = vec![0u8; 4096];
+        let n = io::Read::read(&mut redis, &mut sent).expect("read");
+        let sent = String::from_utf8_lossy(&sent[..n]).into_owned();
+        assert_eq!(sent.matches("WAIT").count(), 3, "{sent}");
+        // Acknowledged; not acknowledged; a replay (its WAIT reply is ignored).
+        redis.write_all(b"+OK\r\n:1\r\n+OK\r\n:0\r\n$-1\r\n:1\r\n").expect("write");
+        let results = collect_all(&mut store, 3);
+        assert_eq!(
+            results,
+            vec![
+                (tickets[0], Ok(())),
+                (tickets[1], Err(Reason::ReplayStoreUnavailable)),
+                (tickets[2], Err(Reason::Replayed)),
+            ]
+        );
+        assert_eq!(store.health().last_error.as_deref(), Some("0 of 1 replicas acknowledged the claim"));
+        assert!(store.unacked.is_empty());
     }
 
     fn collect_all(store: &mut Store, count: usize) -> Vec<(u64, Result<(), Reason>)> {
