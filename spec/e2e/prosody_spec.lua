@@ -632,33 +632,39 @@ describe("Prosody before STARTTLS #e2e", function()
 		end
 	end);
 
-	it("lets slixmpp, which will not send credentials where none are offered, wait", function()
-		local answer = server:login({ jid = "alice@" .. HOST, mech = "X-TOKEN", password = mint("alice"), tls = "none",
-			timeout = 2 });
-		assert.same({ false, "timeout" }, { answer.ok, answer.condition });
-	end);
-
 	it("refuses X-TOKEN and PLAIN over SASL2 (Debian's mod_sasl2 raises instead of answering)", function()
 		if not IS_13 then
 			pending("Prosody " .. INSTALLED .. " has no SASL2");
 			return;
 		end
-		for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
-			local token = mint("bob");
-			local log, answer = logged_during(function()
-				return server:sasl2_login({ jid = "bob@" .. HOST, mech = mech, password = token, tls = "none", timeout = 2 });
-			end);
-			assert.is_false(answer.ok);
-			assert.same({}, answer.mechanisms);
+		-- Both at once: with Debian's mod_sasl2 each waits out its timeout.
+		local mechs, tokens, clients = { "X-TOKEN", "PLAIN" }, {}, {};
+		local log = logged_during(function()
+			for i, mech in ipairs(mechs) do
+				tokens[i] = mint("bob");
+				clients[i] = server:session({ sasl2 = true, jid = "bob@" .. HOST, mech = mech, password = tokens[i],
+					tls = "none", timeout = 2 });
+			end
+			for i = 1, #mechs do
+				clients[i] = assert(clients[i]:login(10), "no answer at all");
+			end
+		end);
+		local _, raised = log:gsub("mod_sasl2.lua:%d+: attempt to index a nil value %(field 'sasl_handler'%)", "");
+		local timeouts = 0;
+		for i, answer in ipairs(clients) do
+			assert.same({ false, {} }, { answer.ok, answer.mechanisms }, mechs[i]);
 			if answer.condition == "timeout" then
 				-- mod_sasl2 13.0.1 and 13.0.6: its failure hook indexes the
 				-- session's missing SASL handler; no <failure/> is sent (README).
-				assert.matches("mod_sasl2.lua:%d+: attempt to index a nil value %(field 'sasl_handler'%)", log);
+				timeouts = timeouts + 1;
 			else
-				assert.same({ "encryption-required", 0 }, { answer.condition, answer.exit_status });
+				assert.equal("encryption-required", answer.condition, mechs[i]);
 			end
-			assert.is_nil(log:find("Token ", 1, true), mech);
-			assert_unused("bob", token, mech);
+		end
+		assert.equal(timeouts, raised);
+		assert.is_nil(log:find("Token ", 1, true));
+		for i, mech in ipairs(mechs) do
+			assert_unused("bob", tokens[i], mech);
 		end
 	end);
 
