@@ -442,10 +442,13 @@ describe("Prosody with the token plugins #e2e", function()
 				assert.matches("Dropped a FAST token request", log, 1, true);
 			end);
 
-			it("refuses a FAST login", function()
-				local answer = sasl2_login("alice", nil, "HT-SHA-256-NONE", HOST, { fast_token = "secret-token:fast-made-up" });
-				assert_refused(answer, "malformed-request");
-				assert.matches("FAST is not available", answer.text, 1, true);
+			it("refuses a FAST login, with or without channel binding", function()
+				for mech, version in pairs({ ["HT-SHA-256-NONE"] = "1.3", ["HT-SHA-256-EXPR"] = "1.3", ["HT-SHA-256-UNIQ"] = "1.2" }) do
+					local answer = sasl2_login("alice", nil, mech, HOST, { fast_token = "secret-token:fast-made-up", tls_max = version });
+					assert_refused(answer, "malformed-request");
+					assert.matches("FAST is not available", answer.text, 1, true);
+					assert.equal("TLSv" .. version, answer.tls);
+				end
 			end);
 		end);
 
