@@ -33,8 +33,9 @@
 -- log (debug level) and the certificates (spec/support/tls.lua: a test CA and
 -- a server certificate naming every host, in `ssl`). c2s listens on a free
 -- 127.0.0.1 port with STARTTLS, and direct TLS on another; Prosody's default
--- c2s_require_encryption (true) holds; no s2s; run_as_root = true when root; started in the foreground with -F (13
--- deprecates daemonize = false; -F works on 0.12 too). The plugins come from
+-- c2s_require_encryption (true) holds; no s2s; run_as_root = true when root;
+-- started in the foreground with -F (13 deprecates daemonize = false; -F works
+-- on 0.12 too). The plugins come from
 -- <repo>/lua (plugin_paths) and the native module from a copy of
 -- <repo>/build/lua54/token_auth.so found through LUA_CPATH of the Prosody
 -- process; `admin_socket` is in the temp dir for prosodyctl shell. stop()
