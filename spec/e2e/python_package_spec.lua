@@ -1,7 +1,8 @@
 -- End to end: tokens minted by the Python package (python/src, run with the
 -- .venv that scripts/setup makes) log in to a real Prosody, on hosts
 -- configured with the default options and with non-default ones (digits,
--- period, algorithm, nonce length, rotated secrets).
+-- period, algorithm, nonce length, rotated secrets). Logins go over STARTTLS
+-- (spec/support/prosody.lua starts Prosody with TLS, encryption required).
 -- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e
 
 describe("Prosody with tokens from the Python package #e2e", function()
@@ -47,6 +48,7 @@ describe("Prosody with tokens from the Python package #e2e", function()
 	local function assert_bound(answer, jid)
 		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
 		assert.equal(jid, answer.jid:match("^[^/]+"));
+		assert.equal("TLSv1.3", answer.tls);
 	end
 
 	setup(function()
@@ -58,7 +60,7 @@ describe("Prosody with tokens from the Python package #e2e", function()
 		custom.token_secret = { NEW, OLD }; -- rotation: both verify
 		server = assert(prosody.start({
 			hosts = { "default.test", "custom.test", "short.test" },
-			options = { otp_seed = SEED; token_secret = NEW; allow_unencrypted_plain_auth = true };
+			options = { otp_seed = SEED; token_secret = NEW };
 			host_options = { ["custom.test"] = custom, ["short.test"] = host_options(SHORT) },
 		}));
 	end);
