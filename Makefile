@@ -4,7 +4,7 @@
 #   make check  - the edit loop: Rust tests and the specs that need no server
 # Both install what they need first (scripts/setup).
 
-LUA_VERSIONS := lua54 lua51 luajit
+LUA_VERSIONS := lua54 lua53 lua52 lua51 luajit
 CARGO ?= cargo
 
 .PHONY: all setup build test check demo demo-web bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
