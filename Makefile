@@ -41,9 +41,9 @@ demo-web: setup build-lua54
 bench: setup build-lua54 build-luajit
 	@scripts/bench
 
-# Artifacts that install with no Rust toolchain: a binary rock for Lua 5.4
-# and a Debian 12 package, in dist/ (scripts/dist).
-dist: setup build-lua54
+# Artifacts that install with no Rust toolchain: a binary rock for each of
+# Lua 5.4, 5.3 and 5.2, and a Debian package, in dist/ (scripts/dist).
+dist: setup build-lua54 build-lua53 build-lua52
 	@scripts/dist
 
 fuzz: setup
