@@ -56,8 +56,9 @@ Exit status:
      --timeout, or could not be read: the stream is out of step
 ]]
 
--- Options that take a value.
-local valued = { config = true, jid = true, time = true, protocol = true, timeout = true }
+-- Options that take a value, and options that are flags (true when given).
+local valued = { config = true, jid = true, time = true, protocol = true, timeout = true, log = true }
+local flags = { syslog = true }
 
 local function parse_args(argv)
 	local parsed = { options = {}, positional = {} }
@@ -88,6 +89,8 @@ local function parse_args(argv)
 					i = i + 1
 					value = argv[i]
 					if value == nil then return nil, "option --" .. name .. " needs a value" end
+				elseif name and flags[name] then
+					value = true
 				end
 			end
 			if not name then return nil, "unknown option " .. util.printable(a) end
@@ -163,6 +166,8 @@ function cli.run(commands, argv)
 		io.stdout:write(module.help)
 		return util.EXIT_OK
 	end
+	-- A command may settle where its diagnostics go before any is written.
+	if module.settle_output then module.settle_output(args) end
 	for name in pairs(args.options) do
 		if not module.options[name] then util.usage_error(command .. " does not take --" .. name) end
 	end

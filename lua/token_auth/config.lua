@@ -384,7 +384,7 @@ function config.settings(token_auth, result, host, for_verifier)
 	end
 	if problem then
 		util.err_line("configuration error for host ", host or "(global options)", ": ", problem)
-		os.exit(util.EXIT_CONFIG)
+		util.exit(util.EXIT_CONFIG)
 	end
 	return settings
 end
