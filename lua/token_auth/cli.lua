@@ -33,8 +33,10 @@ Configuration (mint, check, extauth):
                           token_otp_window = 2
                   Options: %s.
                   Global options are the defaults of every VirtualHost;
+                  Credential("name") reads $CREDENTIALS_DIRECTORY/name
+                  whole, as Prosody 13 does (a trailing newline kept);
                   anything else in the file is ignored and nothing in it can
-                  run commands or open files. Evaluation is bounded (%d
+                  run commands or open other files. Evaluation is bounded (%d
                   instructions, %d MB); errors give the file, the line and
                   the kind of error, never the text of the file.
   Environment:    TOKEN_AUTH_CONFIG  the file to read when --config is absent;
