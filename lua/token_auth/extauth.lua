@@ -151,8 +151,11 @@ local function open_log(token_auth, options)
 	end
 	if use_syslog then
 		token_auth.syslog_open()
+		-- syslog names the program itself.
+		local prefix = util.PROGRAM .. ": "
 		util.log_sink = function (text, severity)
-			token_auth.syslog(severity or "info", (text:gsub("^" .. util.PROGRAM .. ": ", "")))
+			if text:sub(1, #prefix) == prefix then text = text:sub(#prefix + 1) end
+			token_auth.syslog(severity or "info", text)
 		end
 		if problem then
 			note("warning", "cannot compare standard error with standard output (", problem, "): logging to syslog")

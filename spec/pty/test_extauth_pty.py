@@ -10,6 +10,7 @@ TOKEN_AUTH_LUA picks another interpreter, e.g. luajit).
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -332,3 +333,32 @@ def test_exits_within_a_second_of_its_parent_being_killed(config, workdir, maste
     finally:
         if master is not None:
             os.close(master)
+
+
+def test_logs_to_syslog_when_standard_error_is_the_answer_channel(hosts, config, workdir):
+    # A /dev of our own in a private mount namespace, its /dev/log a socket
+    # this test reads: the helper's syslog(3) lines arrive there.
+    fake_dev = os.path.join(workdir, "dev")
+    os.mkdir(fake_dev)
+    for name in ("null", "zero", "urandom", "random"):
+        real = os.stat("/dev/" + name)
+        os.mknod(os.path.join(fake_dev, name), real.st_mode, real.st_rdev)
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind(os.path.join(fake_dev, "log"))
+    log.settimeout(5)
+    try:
+        if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+            pytest.skip("no private mount namespace here (unshare --mount needs root)")
+        # The terminal is open already: the helper needs no /dev/pts.
+        host = hosts(["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /dev && exec "$@"', fake_dev,
+                      *helper(config)])
+        assert host.request(b"auth:mallory:a.test:junk\n") == b"0\n"
+        got = [log.recv(4096) for _ in range(2)]
+    finally:
+        log.close()
+    assert got[0].startswith(b"<36>") and got[0].endswith(
+        b": extauth: host off.test is disabled (enabled = false): not served")   # auth.warning
+    assert got[1].startswith(b"<38>") and got[1].endswith(
+        b": extauth: auth for mallory@a.test failed: malformed")   # auth.info
+    assert b"token-auth[" in got[1]
+    assert host.read_once(timeout=0.3) == b""
