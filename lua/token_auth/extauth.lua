@@ -492,7 +492,7 @@ end
 
 function extauth.run(args)
 	-- An error of ours is logged where diagnostics go, never on the answer channel.
-	local ok, e = xpcall(serve, debug.traceback, args)
+	local ok, e = xpcall(function () return serve(args) end, debug.traceback)
 	if not ok then
 		note("error", "internal error: ", util.first_line(e), ": exiting")
 		util.exit(util.EXIT_STREAM)
