@@ -119,8 +119,11 @@ pub fn close_inherited() -> io::Result<usize> {
 
 /// Watches for a reason to stop: SIGTERM, SIGHUP and SIGINT set a flag
 /// instead of ending the process (so the terminal is restored on the way
-/// out), and the parent's death is noticed (on Linux it also sends
-/// SIGTERM, `PR_SET_PDEATHSIG`). [`stop_requested`] then tells.
+/// out), and the parent's PID is noted: when it changes, the process that
+/// started the helper is gone. [`stop_requested`] then tells.
+///
+/// Not `PR_SET_PDEATHSIG`: it fires when the parent *thread* that forked
+/// ends, which in a multi-threaded host need not be the host's end.
 ///
 /// # Errors
 /// The operating system's error when a handler cannot be registered.
@@ -129,11 +132,7 @@ pub fn watch() -> io::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(flag))?;
     }
-    // Read before the death signal is set: a parent that died in between
-    // shows as a changed PID.
     PARENT.store(parent_pid(), Ordering::SeqCst);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
     WATCHING.store(true, Ordering::SeqCst);
     Ok(())
 }
