@@ -147,6 +147,29 @@ def test_logs_to_the_log_file_every_refusal_kind_and_the_start_up_note(hosts, co
     assert t not in text and t.split(b" ")[1] not in text
 
 
+@pytest.mark.parametrize("text, note", [
+    # Debian's default config: VirtualHost "localhost" with no token options.
+    (f'VirtualHost "localhost"\nVirtualHost "a.test"\n\ttoken_secret = "{SECRET}"\n\totp_seed = "{SEED}"\n',
+     "host localhost has no token_secret or otp_seed: not served"),
+    (f'token_secret = "{SECRET}"\notp_seed = "{SEED}"\n',
+     "no VirtualHost in {path}: the global options serve every host"),
+    (f'token_secret = "{SECRET}"\notp_seed = "{SEED}"\nVirtualHost "a.test"\nVirtualHost "off.test"\n'
+     '\tenabled = false\n', "host off.test is disabled (enabled = false): not served"),
+])
+def test_every_start_up_note_goes_to_the_log_and_the_first_answer_is_exact(hosts, workdir, text, note):
+    path = os.path.join(workdir, f"notes-{abs(hash(note))}.cfg.lua")
+    with open(path, "w") as f:
+        f.write(text)
+    log = path + ".log"
+    host = hosts(helper(path, "--log", log))
+    assert host.request(b"auth:first:a.test:" + token("first") + b"\n") == b"1\n"
+    assert host.read_once(timeout=0.3) == b""
+    os.kill(host.pid, signal.SIGTERM)
+    assert host.wait() == 0
+    assert log_lines(log) == ["token-auth: extauth: " + note.format(path=path),
+                              "token-auth: extauth: stopped by a signal: exiting"]
+
+
 def test_logs_on_standard_error_when_it_is_a_channel_of_its_own(hosts, config, workdir):
     path = os.path.join(workdir, "stderr.txt")
     with open(path, "wb") as err:
@@ -279,7 +302,7 @@ def test_exits_when_the_terminal_hangs_up(hosts, config):
     # its own, the terminal hangs up and the helper exits.
     host = hosts(helper(config))
     os.close(host.master)
-    host.master = os.open("/dev/null", os.O_RDONLY)   # for close()
+    host.master = None
     assert host.wait(timeout=2) == 0
 
 
@@ -362,3 +385,21 @@ def test_logs_to_syslog_when_standard_error_is_the_answer_channel(hosts, config,
         b": extauth: auth for mallory@a.test failed: malformed")   # auth.info
     assert b"token-auth[" in got[1]
     assert host.read_once(timeout=0.3) == b""
+
+
+def test_a_garbage_password_right_after_a_valid_login_is_refused_on_every_start(hosts, workdir):
+    # Issue 17's measurement, with Debian's default VirtualHost "localhost"
+    # (a start-up note) and no --log: 20 fresh helpers, each asked for a
+    # victim's valid login and then an attacker's garbage password for admin.
+    path = os.path.join(workdir, "debian-like.cfg.lua")
+    with open(path, "w") as f:
+        f.write(f'VirtualHost "localhost"\nVirtualHost "a.test"\n\ttoken_secret = "{SECRET}"\n\totp_seed = "{SEED}"\n')
+    accepted = 0
+    for i in range(20):
+        host = hosts(helper(path))
+        assert host.request(b"auth:victim%d:a.test:%s\n" % (i, token(f"victim{i}"))) == b"1\n"
+        answer = host.request(b"auth:admin:a.test:garbage\n")
+        assert answer == b"0\n"
+        accepted += answer == b"1\n"
+        host.close()
+    assert accepted == 0

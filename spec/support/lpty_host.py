@@ -122,11 +122,13 @@ class PtyHost:
         return self.status
 
     def close(self):
-        """Stops the helper if it still runs and closes the master end."""
+        """Stops the helper if it still runs and closes the master end (once)."""
         if self.poll_exit() is None:
             os.kill(self.pid, signal.SIGKILL)
             self.wait()
-        os.close(self.master)
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
 
 
 def main(argv):
