@@ -361,6 +361,8 @@ def test_exits_within_a_second_of_its_parent_being_killed(config, workdir, maste
 def test_logs_to_syslog_when_standard_error_is_the_answer_channel(hosts, config, workdir):
     # A /dev of our own in a private mount namespace, its /dev/log a socket
     # this test reads: the helper's syslog(3) lines arrive there.
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no private mount namespace here (unshare --mount needs root)")
     fake_dev = os.path.join(workdir, "dev")
     os.mkdir(fake_dev)
     for name in ("null", "zero", "urandom", "random"):
@@ -370,8 +372,6 @@ def test_logs_to_syslog_when_standard_error_is_the_answer_channel(hosts, config,
     log.bind(os.path.join(fake_dev, "log"))
     log.settimeout(5)
     try:
-        if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
-            pytest.skip("no private mount namespace here (unshare --mount needs root)")
         # The terminal is open already: the helper needs no /dev/pts.
         host = hosts(["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /dev && exec "$@"', fake_dev,
                       *helper(config)])
