@@ -103,7 +103,7 @@ local function note(severity, ...)
 	end
 end
 
--- The refusal limiter: limited(write) calls write() when the bucket allows.
+-- The refusal limiter's bucket; report_dropped() says what it dropped.
 local refusals = { tokens = REFUSAL_BURST, at = os.time(), dropped = 0 }
 
 local function report_dropped()
