@@ -18,7 +18,8 @@ local run_count = 0
 -- Runs `token-auth extauth` with `args`, its standard input a FIFO fed by
 -- `steps`: a string is written (and flushed), a number is a pause in seconds,
 -- a function is called with the output so far (a string) and the run's
--- { pid = function returning the helper's PID }. Returns { status, stdout, stderr, seconds } once
+-- { pid = function returning the helper's PID, output = function (want)
+-- waiting until the output is want }. Returns { status, stdout, stderr, seconds } once
 -- the helper has exited. opts.redirect: shell redirections for standard error and
 -- other descriptors (default: standard error to a file of its own).
 local function serve(args, steps, opts)
@@ -35,6 +36,16 @@ local function serve(args, steps, opts)
 		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), redirect, shell_quote(dir .. "/rc")))
 	local input = assert(io.open(dir .. "/in", "wb")) -- returns once the helper has opened its end
 	local run = {}
+	-- Waits until standard output is `want` (10 s at most); returns it.
+	function run.output(want)
+		local deadline = shell.now() + 10
+		local out
+		repeat
+			out = read_file(dir .. "/out") or ""
+			if out ~= want then shell.sleep(0.01) end
+		until out == want or shell.now() > deadline
+		return out
+	end
 	function run.pid() -- written by the shell just before it becomes the helper
 		local deadline = shell.now() + 5
 		repeat
@@ -460,6 +471,8 @@ VirtualHost "b.test"
 		it("closes the descriptors it inherited beyond standard error", function()
 			local fds
 			local r = generic({ "isuser:a:a.test\n", function (_, run)
+				-- Answered: the helper is past its start-up.
+				assert.equal("1\n", run.output("1\n"))
 				local listing = shell.capture("ls /proc/" .. run.pid() .. "/fd")
 				fds = {}
 				for fd in listing:gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
@@ -473,7 +486,8 @@ VirtualHost "b.test"
 		it("exits with status 0 on SIGTERM, and on SIGHUP", function()
 			for _, signal in ipairs({ "TERM", "HUP" }) do
 				local err = tmp_dir .. "/err-" .. signal
-				local r = generic({ "isuser:a:a.test\n", 0.2, function (_, run)
+				local r = generic({ "isuser:a:a.test\n", function (_, run)
+					assert.equal("1\n", run.output("1\n")) -- its handlers are in place
 					os.execute("kill -" .. signal .. " " .. run.pid())
 				end, 0.5 }, {}, { redirect = "2>" .. shell_quote(err) })
 				assert.equal(0, r.status, signal)

@@ -424,14 +424,15 @@ local function new_handler(token_auth, verifiers)
 end
 
 -- Before anything else (the host may have written its first request
--- already): the terminal made raw, inherited descriptors closed, the
--- parent and stop signals watched, then where diagnostics go.
+-- already): the stop signals and the parent watched (so that a terminal
+-- made raw is always restored), the terminal made raw, inherited
+-- descriptors closed, then where diagnostics go.
 function extauth.settle_output(args)
 	local token_auth = util.native()
+	local _, watch_problem = token_auth.watch()
 	local terminal, raw_problem = token_auth.make_stdin_raw()
 	if terminal then util.at_exit(function () terminal:restore() end) end
 	local _, close_problem = token_auth.close_inherited()
-	local _, watch_problem = token_auth.watch()
 	open_log(token_auth, args.options)
 	util.at_exit(report_dropped)
 	if raw_problem then note("warning", "cannot make the terminal on standard input raw: ", raw_problem) end
