@@ -33,8 +33,10 @@ Configuration (mint, check, extauth):
                           token_otp_window = 2
                   Options: %s.
                   Global options are the defaults of every VirtualHost;
+                  Credential("name") reads $CREDENTIALS_DIRECTORY/name
+                  whole, as Prosody 13 does (a trailing newline kept);
                   anything else in the file is ignored and nothing in it can
-                  run commands or open files. Evaluation is bounded (%d
+                  run commands or open other files. Evaluation is bounded (%d
                   instructions, %d MB); errors give the file, the line and
                   the kind of error, never the text of the file.
   Environment:    TOKEN_AUTH_CONFIG  the file to read when --config is absent;
@@ -56,8 +58,9 @@ Exit status:
      --timeout, or could not be read: the stream is out of step
 ]]
 
--- Options that take a value.
-local valued = { config = true, jid = true, time = true, protocol = true, timeout = true }
+-- Options that take a value, and options that are flags (true when given).
+local valued = { config = true, jid = true, time = true, protocol = true, timeout = true, log = true }
+local flags = { syslog = true }
 
 local function parse_args(argv)
 	local parsed = { options = {}, positional = {} }
@@ -88,6 +91,8 @@ local function parse_args(argv)
 					i = i + 1
 					value = argv[i]
 					if value == nil then return nil, "option --" .. name .. " needs a value" end
+				elseif name and flags[name] then
+					value = true
 				end
 			end
 			if not name then return nil, "unknown option " .. util.printable(a) end
@@ -163,6 +168,8 @@ function cli.run(commands, argv)
 		io.stdout:write(module.help)
 		return util.EXIT_OK
 	end
+	-- A command may settle where its diagnostics go before any is written.
+	if module.settle_output then module.settle_output(args) end
 	for name in pairs(args.options) do
 		if not module.options[name] then util.usage_error(command .. " does not take --" .. name) end
 	end
