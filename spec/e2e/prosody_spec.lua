@@ -106,6 +106,8 @@ describe("Prosody with the token plugins #e2e", function()
 				otp_seed = SEED;
 				token_secret = { SECRET, ROTATED_SECRET };
 				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1; PLAIN and X-TOKEN follow this
+				-- Disables names before they log in; known users: spec/e2e/accounts_spec.lua.
+				token_users = "any";
 			};
 			host_options = {
 				[NO_PLAIN_HOST] = { token_allow_plain = false };
