@@ -559,11 +559,14 @@ end
 -- The known users, sorted (a storage without a list of its users gives none).
 function provider.users()
 	local names = {};
-	local listed = accounts.users and accounts:users();
-	for name in listed or function() end do
-		local record = accounts:get(name);
-		if type(record) == "table" and is_known(record) then
-			names[#names + 1] = name;
+	if accounts.users then
+		-- The whole generic-for triple: 0.12's file storage iterates over a
+		-- directory whose state is the second value.
+		for name in accounts:users() do
+			local record = accounts:get(name);
+			if type(record) == "table" and is_known(record) then
+				names[#names + 1] = name;
+			end
 		end
 	end
 	table.sort(names);
@@ -819,7 +822,7 @@ notice_removed_secrets();
 -- Prosody 13's shell (mod_admin_shell), a section of our own:
 --   prosodyctl shell "token:revoke('alice@example.com', 'close')"
 --   prosodyctl shell "token:revoke_host('example.com')"
--- Prosody 0.12's shell calls the provider: see provider.revoke.
+-- Prosody 0.12's shell has no shell-command items: see below.
 module:add_item("shell-command", {
 	section = "token";
 	section_desc = "Revoke tokens (prosody-token-auth)";
@@ -846,6 +849,48 @@ module:add_item("shell-command", {
 		return provider.revoke_host(close);
 	end;
 });
+
+-- Prosody 0.12's shell (mod_admin_shell, a global module) reads its commands
+-- from a shared table: the same two commands go there, each host's provider
+-- found by the JID's host (0.12's usermanager has no disable_user).
+local usermanager = package.loaded["core.usermanager"] or package.loaded["prosody.core.usermanager"];
+if usermanager and not usermanager.disable_user then
+	local providers = module:shared("/*/auth_token/providers");
+	providers[host] = provider;
+	local unload = module.unload;
+	function module.unload() -- luacheck: ignore 122 (Prosody calls module.unload)
+		unload();
+		if providers[host] == provider then
+			providers[host] = nil;
+		end
+	end
+	local shell_env = module:shared("/*/admin_shell/env");
+	local commands = shell_env.token or {};
+	shell_env.token = commands;
+	local split_jid = require "util.jid".split;
+	local function provider_of(address)
+		local node, host_name = split_jid(type(address) == "string" and address or "");
+		local target = host_name and providers[host_name];
+		if not target then
+			return nil, "No host with token authentication in " .. tostring(address);
+		end
+		return target, node;
+	end
+	function commands:revoke(jid, close) -- luacheck: ignore 212/self
+		local target, node = provider_of(jid);
+		if not target or not node then
+			return nil, target and "Give a user's JID, e.g. token:revoke('alice@example.com')" or node;
+		end
+		return target.revoke(node, close);
+	end
+	function commands:revoke_host(host_name, close) -- luacheck: ignore 212/self
+		local target, err = provider_of(host_name);
+		if not target then
+			return nil, err;
+		end
+		return target.revoke_host(close);
+	end
+end
 
 -- What mod_sasl_token refused before the token reached us, it left on the
 -- handler: log and count it with the rest. (mod_saslauth and mod_sasl2 fire
