@@ -21,6 +21,7 @@ Commands:
   mint          print a token for a JID
   check         tell whether a token verifies for a JID, and if not, why
   extauth       serve external-auth requests (Prosody mod_auth_external, ejabberd)
+  revoke        revoke a user's or a host's tokens on the running Prosody
   help [COMMAND]
 
 Run `token-auth COMMAND --help` for the options of a command.
@@ -54,10 +55,14 @@ Exit status:
   4  a required Lua module (token_auth) is missing
   5  extauth: the input ended inside a request, or stalled in one past
      --timeout, or could not be read: the stream is out of step
+  6  revoke: prosodyctl could not run or reach Prosody
 ]]
 
--- Options that take a value.
-local valued = { config = true, jid = true, time = true, protocol = true, timeout = true }
+-- Options that take a value, and options that are flags (no value).
+local valued = {
+	config = true, jid = true, time = true, protocol = true, timeout = true, host = true, prosodyctl = true,
+}
+local flags = { close = true, print = true }
 
 local function parse_args(argv)
 	local parsed = { options = {}, positional = {} }
@@ -88,6 +93,8 @@ local function parse_args(argv)
 					i = i + 1
 					value = argv[i]
 					if value == nil then return nil, "option --" .. name .. " needs a value" end
+				elseif name and flags[name] then
+					value = true
 				end
 			end
 			if not name then return nil, "unknown option " .. util.printable(a) end

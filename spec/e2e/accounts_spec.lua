@@ -215,6 +215,23 @@ describe("Accounts with token authentication #e2e", function()
 			assert_bound(login("ivy", REVOKE_HOST, mint_next("ivy", REVOKE_HOST)), "ivy", REVOKE_HOST);
 		end);
 
+		it("from `token-auth revoke` reaches the running Prosody through prosodyctl shell", function()
+			local function token_auth_revoke(jid)
+				return shell.capture(("lua5.4 %s/bin/token-auth revoke --jid %s --config %s --prosodyctl %s 2>&1"):format(
+					shell.quote(server.repo), shell.quote(jid), shell.quote(server.config_path),
+					shell.quote(server.prosodyctl_path)));
+			end
+			away_from_step_end();
+			assert_bound(login("liz"), "liz", HOST);
+			local out, status = token_auth_revoke("Liz@A.test");
+			assert.equal(0, status, out);
+			assert.matches("revoked", out, 1, true);
+			assert_refused(login("liz"), "credentials-expired");
+			out, status = token_auth_revoke("lzi@a.test");
+			assert.equal(1, status, out);
+			assert.matches("user not found", out, 1, true);
+		end);
+
 		it("of a name nobody has is an error", function()
 			assert.matches("user not found", admin(server, "token:revoke('nobody@a.test')"), 1, true);
 		end);
