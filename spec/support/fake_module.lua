@@ -127,11 +127,12 @@ local function new_store()
 					names[#names + 1] = name;
 				end
 			end
-			local i = 0;
-			return function()
-				i = i + 1;
-				return names[i];
-			end;
+			-- As 0.12's file storage: an iterator that needs its state (the
+			-- generic-for's second value), so a caller that drops it fails here too.
+			return function(state)
+				state.i = state.i + 1;
+				return state.names[state.i];
+			end, { names = names, i = 0 };
 		end;
 	};
 end
