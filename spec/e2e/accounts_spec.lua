@@ -151,12 +151,15 @@ describe("Accounts with token authentication #e2e", function()
 			assert.same({ { from = "alice@" .. HOST, body = "hello carol@" .. HOST } }, carol.received);
 		end);
 
-		it("exist from their first token login, are listed, and are forgotten when deleted", function()
+		it("exist from their first token login or prosodyctl register, are listed, and are forgotten when deleted", function()
 			assert_bound(login("dave"), "dave", HOST);
 			assert.same({}, talk(server, "alice@" .. HOST, mint("alice"), { message_to = { "dave@" .. HOST } }).bounced);
+			local _, status = server:prosodyctl("register", "ruth", HOST, "unused-password");
+			assert.equal(0, status);
 			local list = admin(server, "user:list('a.test')");
 			assert.matches("alice", list, 1, true);
 			assert.matches("dave", list, 1, true);
+			assert.matches("ruth", list, 1, true);
 			assert.is_nil(list:find("ghost", 1, true), list);
 			admin(server, "user:delete('dave@a.test')");
 			assert.same({ ["dave@" .. HOST] = "service-unavailable" },
