@@ -21,6 +21,7 @@ Commands:
   mint          print a token for a JID
   check         tell whether a token verifies for a JID, and if not, why
   extauth       serve external-auth requests (Prosody mod_auth_external, ejabberd)
+  revoke        revoke a user's or a host's tokens on the running Prosody
   help [COMMAND]
 
 Run `token-auth COMMAND --help` for the options of a command.
@@ -56,11 +57,15 @@ Exit status:
   4  a required Lua module (token_auth) is missing
   5  extauth: the input ended inside a request, or stalled in one past
      --timeout, or could not be read: the stream is out of step
+  6  revoke: prosodyctl could not run or reach Prosody
 ]]
 
 -- Options that take a value, and options that are flags (true when given).
-local valued = { config = true, jid = true, time = true, protocol = true, timeout = true, log = true }
-local flags = { syslog = true }
+local valued = {
+	config = true, jid = true, time = true, protocol = true, timeout = true, log = true, host = true,
+	prosodyctl = true,
+}
+local flags = { syslog = true, close = true, print = true }
 
 local function parse_args(argv)
 	local parsed = { options = {}, positional = {} }

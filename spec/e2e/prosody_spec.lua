@@ -111,6 +111,8 @@ describe("Prosody with the token plugins #e2e", function()
 			options = {
 				otp_seed = SEED;
 				token_secret = { SECRET, ROTATED_SECRET };
+				-- Disables names before they log in; known users: spec/e2e/accounts_spec.lua.
+				token_users = "any";
 			};
 			host_options = {
 				[NO_PLAIN_HOST] = { token_allow_plain = false };
