@@ -40,7 +40,7 @@ describe("make dist #dist", function()
 	-- A Prosody 0.12 whose plugins and native module come only from `plugin_dir`
 	-- and `cpath` (the login repo has neither); one token login through it.
 	local function login_on_prosody_12(plugin_dir, cpath, user, token_for)
-		local options = { otp_seed = SEED; token_secret = SECRET; allow_unencrypted_plain_auth = true };
+		local options = { otp_seed = SEED; token_secret = SECRET };
 		if plugin_dir then
 			options.plugin_paths = { plugin_dir };
 		end

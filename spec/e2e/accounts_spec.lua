@@ -105,7 +105,6 @@ describe("Accounts with token authentication #e2e", function()
 			options = {
 				otp_seed = SEED;
 				token_secret = { SECRET, OLD_SECRET };
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 			};
 			host_options = {
 				[FAST_HOST] = { token_allow_fast = true };
@@ -336,7 +335,6 @@ describe("Two Prosody servers sharing one SQL database #e2e", function()
 			options = {
 				otp_seed = SEED;
 				token_secret = SECRET;
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 				storage = "sql";
 				sql = { driver = "SQLite3"; database = dir .. "/shared.sqlite" };
 			};
