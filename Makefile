@@ -4,7 +4,7 @@
 #   make check  - the edit loop: Rust tests and the specs that need no server
 # Both install what they need first (scripts/setup).
 
-LUA_VERSIONS := lua54 lua51 luajit
+LUA_VERSIONS := lua54 lua53 lua52 lua51 luajit
 CARGO ?= cargo
 
 .PHONY: all setup build test check demo demo-web bench fuzz lint dist clean $(addprefix build-,$(LUA_VERSIONS))
@@ -41,9 +41,9 @@ demo-web: setup build-lua54
 bench: setup build-lua54 build-luajit
 	@scripts/bench
 
-# Artifacts that install with no Rust toolchain: a binary rock for Lua 5.4
-# and a Debian 12 package, in dist/ (scripts/dist).
-dist: setup build-lua54
+# Artifacts that install with no Rust toolchain: a binary rock for each of
+# Lua 5.4, 5.3 and 5.2, and a Debian package, in dist/ (scripts/dist).
+dist: setup build-lua54 build-lua53 build-lua52
 	@scripts/dist
 
 fuzz: setup

@@ -48,6 +48,7 @@ build = {
 			["token_auth.mint"] = "lua/token_auth/mint.lua",
 			["token_auth.check"] = "lua/token_auth/check.lua",
 			["token_auth.extauth"] = "lua/token_auth/extauth.lua",
+			["token_auth.revoke"] = "lua/token_auth/revoke.lua",
 		},
 		bin = {
 			["token-auth"] = "bin/token-auth",

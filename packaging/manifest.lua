@@ -5,15 +5,16 @@
 --
 --   lua5.4 packaging/manifest.lua ROCKSPEC files
 --       one line per file: "lua MODULE PATH" or "bin NAME PATH" (sorted)
---   lua5.4 packaging/manifest.lua ROCKSPEC rockspec VERSION
+--   lua5.4 packaging/manifest.lua ROCKSPEC rockspec VERSION [LUA]
 --       a rockspec of build type "none" for version VERSION-1 that installs
 --       those files and lib/token_auth.so (built beforehand) from the
---       directory it is run in
+--       directory it is run in; with LUA (e.g. 5.3) it depends on that Lua
+--       alone ("lua ~> 5.3"), for the native module is built for one ABI
 --
 -- Paths in the rockspec are relative to the repository root, and so are the
 -- ones printed.
 
-local rockspec_path, command, version = ...;
+local rockspec_path, command, version, lua_version = ...;
 
 local function fail(message)
 	io.stderr:write("manifest.lua: ", message, "\n");
@@ -21,7 +22,7 @@ local function fail(message)
 end
 
 if not rockspec_path or (command ~= "files" and command ~= "rockspec") then
-	fail("usage: manifest.lua ROCKSPEC files | ROCKSPEC rockspec VERSION");
+	fail("usage: manifest.lua ROCKSPEC files | ROCKSPEC rockspec VERSION [LUA]");
 end
 
 -- A rockspec is Lua assignments: run it in an empty environment.
@@ -79,6 +80,9 @@ end
 if not (version and version:match("^%d+%.%d+%.%d+$")) then
 	fail("VERSION must look like 1.2.3, not " .. tostring(version));
 end
+if lua_version and not lua_version:match("^5%.%d$") then
+	fail("LUA must look like 5.4, not " .. lua_version);
+end
 
 local function serialize(value, indent)
 	indent = indent or "";
@@ -101,6 +105,17 @@ local function serialize(value, indent)
 	return "{\n" .. table.concat(lines, "\n") .. "\n" .. indent .. "}";
 end
 
+-- The source rockspec's dependencies; with LUA, its "lua >= ..." becomes that Lua.
+local dependencies = spec.dependencies;
+if lua_version then
+	dependencies = { "lua ~> " .. lua_version };
+	for _, dependency in ipairs(spec.dependencies or {}) do
+		if not dependency:match("^lua%f[^%w_-]") then
+			dependencies[#dependencies + 1] = dependency;
+		end
+	end
+end
+
 local binary = {
 	rockspec_format = spec.rockspec_format;
 	package = spec.package;
@@ -108,7 +123,7 @@ local binary = {
 	-- Never fetched: the rock is built from the files next to this rockspec.
 	source = { url = "file://./" };
 	description = spec.description;
-	dependencies = spec.dependencies;
+	dependencies = dependencies;
 	build = {
 		type = "none";
 		install = {

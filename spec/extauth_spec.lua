@@ -18,9 +18,11 @@ local run_count = 0
 -- Runs `token-auth extauth` with `args`, its standard input a FIFO fed by
 -- `steps`: a string is written (and flushed), a number is a pause in seconds,
 -- a function is called with the output so far (a string) and the run's
--- { pid = function returning the helper's PID }. Returns { status, stdout, stderr, seconds } once
--- the helper has exited.
-local function serve(args, steps)
+-- { pid = function returning the helper's PID, output = function (want)
+-- waiting until the output is want }. Returns { status, stdout, stderr, seconds } once
+-- the helper has exited. opts.redirect: shell redirections for standard error and
+-- other descriptors (default: standard error to a file of its own).
+local function serve(args, steps, opts)
 	run_count = run_count + 1
 	local dir = tmp_dir .. "/run" .. run_count
 	assert(os.execute("mkdir " .. shell_quote(dir) .. " && mkfifo " .. shell_quote(dir .. "/in")))
@@ -29,10 +31,21 @@ local function serve(args, steps)
 		lua, shell_quote(repo .. "/bin/token-auth"), "extauth" }
 	for _, a in ipairs(args) do words[#words + 1] = shell_quote(a) end
 	local started = shell.now()
-	os.execute(("(%s <%s >%s 2>%s; echo $? >%s) &"):format(table.concat(words, " "),
-		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), shell_quote(dir .. "/err"), shell_quote(dir .. "/rc")))
+	local redirect = opts and opts.redirect or ("2>" .. shell_quote(dir .. "/err"))
+	os.execute(("(%s <%s >%s %s; echo $? >%s) &"):format(table.concat(words, " "),
+		shell_quote(dir .. "/in"), shell_quote(dir .. "/out"), redirect, shell_quote(dir .. "/rc")))
 	local input = assert(io.open(dir .. "/in", "wb")) -- returns once the helper has opened its end
 	local run = {}
+	-- Waits until standard output is `want` (10 s at most); returns it.
+	function run.output(want)
+		local deadline = shell.now() + 10
+		local out
+		repeat
+			out = read_file(dir .. "/out") or ""
+			if out ~= want then shell.sleep(0.01) end
+		until out == want or shell.now() > deadline
+		return out
+	end
 	function run.pid() -- written by the shell just before it becomes the helper
 		local deadline = shell.now() + 5
 		repeat
@@ -98,10 +111,10 @@ VirtualHost "b.test"
 		return token_auth.generate_token(user, host, config)
 	end
 
-	local function generic(steps, extra_args)
+	local function generic(steps, extra_args, opts)
 		local args = { "--config", config_path, "--timeout", "0.5" }
 		for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
-		return serve(args, steps)
+		return serve(args, steps, opts)
 	end
 
 	local function ejabberd(steps)
@@ -393,6 +406,93 @@ VirtualHost "b.test"
 			for i, want in ipairs(expected) do
 				assert.equal(want and YES or NO, r.stdout:sub(4 * i - 3, 4 * i), "answer " .. i .. " to "
 					.. requests[i]:sub(1, 40))
+			end
+		end)
+	end)
+
+	describe("where diagnostics go", function()
+		local junk = ("auth:eve:a.test:junk\n"):rep(200)
+
+		it("never on standard output, even when standard error is the same pipe", function()
+			local token = mint("alice", "a.test")
+			local r = generic({ "auth:alice:a.test:" .. token .. "\nauth:alice:a.test:" .. token .. "\n" .. junk,
+				"bogus\n" }, {}, { redirect = "2>&1" })
+			assert.equal(0, r.status)
+			assert.equal("1\n" .. ("0\n"):rep(202), r.stdout)
+		end)
+
+		it("to --log FILE, timestamped, never the token", function()
+			local log = tmp_dir .. "/extauth.log"
+			local token = mint("alice", "a.test")
+			local r = generic({ "auth:alice:a.test:" .. token .. "\nauth:alice:a.test:" .. token .. "\n" }, { "--log", log })
+			assert.equal("1\n0\n", r.stdout)
+			assert.equal("", r.stderr)
+			local logged = lines(read_file(log))
+			assert.equal(1, #logged)
+			assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ token%-auth: extauth: auth for alice@a.test failed: replayed$",
+				logged[1])
+			assert_no_token_in(read_file(log), token)
+		end)
+
+		it("refusals at most 60 at once, the rest counted", function()
+			local r = generic({ junk })
+			assert.equal(("0\n"):rep(200), r.stdout)
+			local logged, counted = 0, 0
+			for _, line in ipairs(lines(r.stderr)) do
+				if line == "token-auth: extauth: auth for eve@a.test failed: malformed" then
+					logged = logged + 1
+				else
+					local n = line:match("^token%-auth: extauth: (%d+) refusals not logged %(more than 60 at once or 1 a second%)$")
+					assert.truthy(n, line)
+					counted = counted + tonumber(n)
+				end
+			end
+			assert.is_true(logged >= 60 and logged <= 65, "logged " .. logged)
+			assert.equal(200, logged + counted)
+		end)
+
+		it("refuses --log with --syslog, and --syslog with a value, with status 2", function()
+			for _, args in ipairs({ { "--log", tmp_dir .. "/x.log", "--syslog" }, { "--syslog=yes" } }) do
+				local r = generic({}, args)
+				assert.equal(2, r.status)
+				assert.equal("", r.stdout)
+			end
+		end)
+
+		it("exits with status 3 when the --log file cannot be opened", function()
+			local r = generic({ "isuser:a:a.test\n" }, { "--log", tmp_dir .. "/no/such/dir/x.log" })
+			assert.equal(3, r.status)
+			assert.equal("", r.stdout)
+			assert.matches("cannot open the --log file", r.stderr, 1, true)
+		end)
+	end)
+
+	describe("as a process", function()
+		it("closes the descriptors it inherited beyond standard error", function()
+			local fds
+			local r = generic({ "isuser:a:a.test\n", function (_, run)
+				-- Answered: the helper is past its start-up.
+				assert.equal("1\n", run.output("1\n"))
+				local listing = shell.capture("ls /proc/" .. run.pid() .. "/fd")
+				fds = {}
+				for fd in listing:gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+				table.sort(fds)
+			end }, {}, { redirect = "2>" .. shell_quote(tmp_dir .. "/err-fds") .. " 3<" .. shell_quote(config_path)
+				.. " 7>>" .. shell_quote(tmp_dir .. "/held") })
+			assert.equal("1\n", r.stdout)
+			assert.same({ 0, 1, 2 }, fds)
+		end)
+
+		it("exits with status 0 on SIGTERM, and on SIGHUP", function()
+			for _, signal in ipairs({ "TERM", "HUP" }) do
+				local err = tmp_dir .. "/err-" .. signal
+				local r = generic({ "isuser:a:a.test\n", function (_, run)
+					assert.equal("1\n", run.output("1\n")) -- its handlers are in place
+					os.execute("kill -" .. signal .. " " .. run.pid())
+				end, 0.5 }, {}, { redirect = "2>" .. shell_quote(err) })
+				assert.equal(0, r.status, signal)
+				assert.equal("1\n", r.stdout)
+				assert.matches("stopped by a signal: exiting", read_file(err), 1, true)
 			end
 		end)
 	end)

@@ -132,6 +132,11 @@ describe("mod_auth_token #plugins", function()
 			{ "token_allow_plain", "yes" };
 			{ "token_allow_fast", "yes" };
 			{ "token_allow_fast", 1 };
+			{ "token_users", "all" };
+			{ "token_users", true };
+			{ "token_fast_max_lifetime", 0 };
+			{ "token_fast_max_lifetime", 400 * 86400 };
+			{ "token_fast_max_lifetime", true };
 			{ "token_secret", {} };
 			{ "token_secret", 42 };
 		};
@@ -233,15 +238,16 @@ describe("mod_auth_token #plugins", function()
 	end);
 
 	describe("logging", function()
-		it("logs each failure once with the username and reason, and successes at debug", function()
+		it("logs each failure once with the username and reason, successes at debug, a new user at info", function()
 			local m, provider = load();
 			local token = mint("alice");
 			provider.test_password("alice", token);
 			provider.test_password("alice", token);
 			assert.same({ "Token accepted for alice@example.com via test_password" }, fake_module.messages(m, "debug"));
 			local infos = fake_module.messages(m, "info");
-			assert.equal(1, #infos);
-			assert.matches("^Token refused for alice@example.com via test_password: replayed ", infos[1]);
+			assert.equal(2, #infos);
+			assert.equal("New user alice@example.com (first token login)", infos[1]);
+			assert.matches("^Token refused for alice@example.com via test_password: replayed ", infos[2]);
 		end);
 
 		it("never logs the token, the secret or the seed", function()
@@ -313,21 +319,6 @@ describe("mod_auth_token #plugins", function()
 			assert.same({ "failure", "not-authorized" }, { sasl_attempt(m, provider, "X-TOKEN", "\0bob\0" .. mint("alice")) });
 			assert.same({ ["results/bad_signature"] = 1 }, m.counts);
 			assert.equal(1, #fake_module.messages(m, "info"));
-		end);
-	end);
-
-	describe("the other provider methods", function()
-		it("says every user exists and lists none", function()
-			local _, provider = load();
-			assert.is_true(provider.user_exists("anyone"));
-			assert.is_nil(provider.users()());
-		end);
-
-		it("does not manage accounts", function()
-			local _, provider = load();
-			assert.same({ nil, "not supported" }, { provider.set_password("alice", "x") });
-			assert.same({ nil, "not supported" }, { provider.create_user("alice", "x") });
-			assert.same({ nil, "not supported" }, { provider.delete_user("alice") });
 		end);
 	end);
 
@@ -403,28 +394,152 @@ describe("mod_auth_token #plugins", function()
 			assert.same({ "failure", "malformed-request" }, x_token("alice", "\217\160" .. mint("alice"):sub(2)));
 		end);
 	end);
-	describe("the account API", function()
-		it("says every user is enabled until disabled, with no password change", function()
+	-- A user becomes known as an admin would make them (create_user).
+	local function known(provider, ...)
+		for _, name in ipairs({ ... }) do
+			assert.is_true(provider.create_user(name));
+		end
+	end
+
+	-- A clock the test moves: clock.t is what the plugin reads.
+	local function movable_clock()
+		local clock = { t = NOW };
+		clock.now = function() return clock.t; end;
+		return clock;
+	end
+
+	-- Everything the stores hold, as text (to prove what is not in them).
+	local function dump(value, out)
+		out = out or {};
+		if type(value) == "table" then
+			for k, v in pairs(value) do
+				dump(k, out);
+				dump(v, out);
+			end
+		else
+			out[#out + 1] = tostring(value);
+		end
+		return out;
+	end
+
+	describe("known users (token_users = \"known\", the default)", function()
+		it("knows nobody at first: user_exists() is false and users() lists none", function()
 			local _, provider = load();
-			assert.same({ enabled = true }, provider.get_account_info("alice"));
+			assert.is_false(provider.user_exists("anyone"));
+			assert.is_nil(provider.users()());
+		end);
+
+		it("knows a user from their first token login on, by the nodeprepped name, and lists them", function()
+			local m, provider = load();
+			assert.same({ true }, { provider.test_password("bob", mint("bob")) });
+			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
+			assert.is_true(provider.user_exists("alice"));
+			assert.is_true(provider.user_exists("ALICE"));
+			assert.is_false(provider.user_exists("carol"));
+			local listed = {};
+			for name in provider.users() do
+				listed[#listed + 1] = name;
+			end
+			assert.same({ "alice", "bob" }, listed);
+			assert.matches("New user alice@example.com (first token login)", table.concat(fake_module.messages(m, "info"), "\n"),
+				1, true);
+		end);
+
+		it("does not know a name whose token failed", function()
+			local _, provider = load();
+			assert.same({ nil, "bad_signature" }, { provider.test_password("mallory", mint("alice")) });
+			assert.is_false(provider.user_exists("mallory"));
+		end);
+
+		it("registers a name an admin creates, with no password, once", function()
+			local m, provider = load();
+			assert.same({ true }, { provider.create_user("Bob", "typed at the prompt") });
+			assert.is_true(provider.user_exists("bob"));
+			assert.same({ nil, "user exists" }, { provider.create_user("bob") });
+			assert.same({ nil, "invalid username" }, { provider.create_user("bad@name") });
+			assert.is_nil(table.concat(dump(m.stores), "\n"):find("typed at the prompt", 1, true));
+		end);
+
+		it("discards a password set for a known user and refuses one for an unknown name", function()
+			local m, provider = load();
+			known(provider, "bob");
+			assert.same({ true }, { provider.set_password("bob", "hunter2") });
+			assert.same({ nil, "user not found" }, { provider.set_password("carol", "hunter2") });
+			assert.is_nil(table.concat(dump(m.stores), "\n"):find("hunter2", 1, true));
+		end);
+
+		it("forgets a deleted user, and refuses to delete a name nobody has", function()
+			local _, provider = load();
+			known(provider, "bob");
+			assert.same({ true }, { provider.delete_user("BOB") });
+			assert.is_false(provider.user_exists("bob"));
+			assert.same({ nil, "user not found" }, { provider.delete_user("bob") });
+		end);
+
+		it("keeps users across a reload (they live in the module's store)", function()
+			local stores = {};
+			local _, provider = load(nil, { stores = stores });
+			provider.test_password("alice", mint("alice"));
+			local _, reloaded = load(nil, { stores = stores });
+			assert.is_true(reloaded.user_exists("alice"));
+		end);
+
+		it("says every name exists with token_users = \"any\", and records nobody at login", function()
+			local m, provider = load({ token_users = "any" });
+			assert.is_true(provider.user_exists("anyone"));
+			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
+			assert.is_nil(m.stores.token_auth_accounts.data.alice);
+			assert.is_true(provider.disable("typo"));
+			assert.is_false(provider.is_enabled("typo"));
+		end);
+	end);
+
+	describe("the account API", function()
+		it("answers user not found for a name nobody has, and stores nothing (the typo)", function()
+			local m, provider = load();
+			known(provider, "alice");
+			for _, f in ipairs({ "get_account_info", "is_enabled", "disable", "enable", "revoke" }) do
+				assert.same({ nil, "user not found" }, { provider[f]("alcie") }, f);
+			end
+			assert.is_nil(m.stores.token_auth_accounts.data.alcie);
+			assert.is_true(provider.is_enabled("alice"));
+		end);
+
+		it("says a known user is enabled, with no password change", function()
+			local _, provider = load(nil, { now = pinned_clock });
+			known(provider, "alice");
+			assert.same({ created = NOW, enabled = true }, provider.get_account_info("alice"));
 			assert.is_true(provider.is_enabled("alice"));
 		end);
 
 		it("disables and enables an account, stamping password_updated with its clock", function()
-			local t = NOW;
-			local _, provider = load(nil, { now = function() return t; end });
+			local clock = movable_clock();
+			local _, provider = load(nil, { now = clock.now });
+			known(provider, "alice", "bob");
 			assert.is_true(provider.disable("alice"));
-			assert.same({ enabled = false, password_updated = NOW }, provider.get_account_info("alice"));
+			assert.same({ created = NOW, enabled = false, password_updated = NOW }, provider.get_account_info("alice"));
 			assert.is_false(provider.is_enabled("alice"));
 			assert.is_true(provider.is_enabled("bob"));
-			t = NOW + 5;
+			clock.t = NOW + 5;
 			assert.is_true(provider.enable("alice"));
-			assert.same({ enabled = true, password_updated = NOW + 5 }, provider.get_account_info("alice"));
+			assert.same({ created = NOW, enabled = true, password_updated = NOW + 5 }, provider.get_account_info("alice"));
+		end);
+
+		it("nodepreps the name: disable('Alice') disables alice, and her tokens are refused", function()
+			local _, provider = load();
+			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
+			assert.is_true(provider.disable("Alice"));
+			assert.is_false(provider.is_enabled("ALICE"));
+			assert.is_false(provider.get_account_info("alice").enabled);
+			assert.same({ nil, "account_disabled" }, { provider.test_password("alice", mint("alice")) });
+			assert.is_true(provider.enable("ALICE"));
+			assert.same({ true }, { provider.test_password("alice", mint("alice")) });
 		end);
 
 		it("keeps the disabled set in the module's store, so a reload keeps it", function()
 			local stores = {};
 			local _, provider = load(nil, { stores = stores });
+			known(provider, "alice");
 			provider.disable("alice", { reason = "spam" });
 			assert.is_true(stores.token_auth_accounts.data.alice.disabled);
 			local _, reloaded = load(nil, { stores = stores });
@@ -432,37 +547,33 @@ describe("mod_auth_token #plugins", function()
 			assert.same({ nil, "account_disabled" }, { reloaded.test_password("alice", mint("alice")) });
 		end);
 
-		-- Prosody 13's usermanager fires user-disabled after disable() and
-		-- mod_c2s closes the sessions; 0.12's has no disable_user.
-		for _, case in ipairs({
-			{ "closes the user's live sessions itself on Prosody 0.12", {}, 1 };
-			{ "leaves closing the sessions to Prosody 13 (user-disabled, mod_c2s)", { disable_user = function() end }, 0 };
-		}) do
-			local name, usermanager, closes = case[1], case[2], case[3];
-			it(name, function()
-				local closed = {};
-				local function session(jid)
-					return { close = function(_, reason) closed[#closed + 1] = { jid, reason }; end };
-				end
-				local saved_um, saved_prosody = package.loaded["core.usermanager"], rawget(_G, "prosody");
-				package.loaded["core.usermanager"] = usermanager;
-				_G.prosody = { hosts = { [HOST] = { sessions = {
-					alice = { sessions = { phone = session("alice/phone") } };
-					bob = { sessions = { laptop = session("bob/laptop") } };
-				} } } };
-				local ok, err = pcall(function()
-					local _, provider = load();
-					assert.is_true(provider.disable("alice"));
-				end);
-				package.loaded["core.usermanager"], _G.prosody = saved_um, saved_prosody;
-				assert(ok, err);
-				local expected = {};
-				if closes == 1 then
-					expected = { { "alice/phone", { condition = "not-authorized", text = "Account disabled" } } };
-				end
-				assert.same(expected, closed);
-			end);
+		-- Stand-ins for the sessions of Prosody's host table.
+		local function with_sessions(f)
+			local closed = {};
+			local function session(jid)
+				return { close = function(_, reason) closed[#closed + 1] = { jid, reason }; end };
+			end
+			local saved_prosody = rawget(_G, "prosody");
+			_G.prosody = { hosts = { [HOST] = { sessions = {
+				alice = { sessions = { phone = session("alice/phone") } };
+				bob = { sessions = { laptop = session("bob/laptop") } };
+			} } } };
+			local ok, err = pcall(f);
+			_G.prosody = saved_prosody;
+			assert(ok, err);
+			table.sort(closed, function(a, b) return a[1] < b[1]; end);
+			return closed;
 		end
+
+		-- Prosody 13's mod_c2s closes them too, but by the name as typed.
+		it("closes the user's live sessions when disabled, by the nodeprepped name", function()
+			local closed = with_sessions(function()
+				local _, provider = load();
+				known(provider, "alice", "bob");
+				assert.is_true(provider.disable("Alice"));
+			end);
+			assert.same({ { "alice/phone", { condition = "not-authorized", text = "Account disabled" } } }, closed);
+		end);
 
 		it("answers a storage failure with nil, err (account info: disabled, updated now, so FAST refuses), "
 			.. "and refuses logins with internal_error", function()
@@ -474,6 +585,7 @@ describe("mod_auth_token #plugins", function()
 			assert.same({ nil, "disk on fire" }, { provider.is_enabled("alice") });
 			assert.same({ nil, "disk on fire" }, { provider.disable("alice") });
 			assert.same({ nil, "disk on fire" }, { provider.enable("alice") });
+			assert.is_nil(provider.user_exists("alice"));
 			assert.same({ nil, "internal_error" }, { provider.test_password("alice", mint("alice")) });
 			assert.equal(1, m.counts["results/internal_error"]);
 		end);
@@ -481,16 +593,18 @@ describe("mod_auth_token #plugins", function()
 		describe("a disabled account", function()
 			it("is refused account_disabled over test_password, logged and counted as such", function()
 				local m, provider = load();
+				known(provider, "alice");
 				provider.disable("alice");
 				assert.same({ nil, "account_disabled" }, { provider.test_password("alice", mint("alice")) });
 				assert.equal(1, m.counts["results/account_disabled"]);
 				assert.matches("Token refused for alice@example.com via test_password: account_disabled",
-					fake_module.messages(m, "info")[2], 1, true);
+					table.concat(fake_module.messages(m, "info"), "\n"), 1, true);
 			end);
 
 			for _, mechanism in ipairs({ "X-TOKEN", "PLAIN" }) do
 				it("gets account-disabled over " .. mechanism .. " with a valid token, other users not", function()
 					local m, provider = load();
+					known(provider, "alice");
 					provider.disable("alice");
 					assert.same({ "failure", "account-disabled" },
 						{ sasl_attempt(m, provider, mechanism, "\0alice\0" .. mint("alice")) });
@@ -500,6 +614,7 @@ describe("mod_auth_token #plugins", function()
 
 				it("gets the token's own reason over " .. mechanism .. " when the token is bad", function()
 					local m, provider = load();
+					known(provider, "alice");
 					provider.disable("alice");
 					assert.same({ "failure", "not-authorized" },
 						{ sasl_attempt(m, provider, mechanism, "\0alice\0" .. mint("bob")) });
@@ -509,10 +624,159 @@ describe("mod_auth_token #plugins", function()
 
 			it("logs in again once enabled", function()
 				local m, provider = load();
+				known(provider, "alice");
 				provider.disable("alice");
 				provider.enable("alice");
 				assert.same({ "success" }, { sasl_attempt(m, provider, "X-TOKEN", "\0alice\0" .. mint("alice")) });
 			end);
+		end);
+
+		describe("revocation", function()
+			it("refuses the user's tokens of the revocation's step and before, accepts the next step's", function()
+				local clock = movable_clock();
+				local m, provider = load(nil, { now = clock.now });
+				known(provider, "alice", "bob");
+				local before, same_step = mint("alice", { time = NOW - 30 }), mint("alice", { time = NOW });
+				assert.is_true((provider.revoke("Alice")));
+				assert.same({ nil, "revoked" }, { provider.test_password("alice", before) });
+				assert.same({ nil, "revoked" }, { provider.test_password("alice", same_step) });
+				assert.same({ true }, { provider.test_password("bob", mint("bob", { time = NOW })) });
+				clock.t = NOW + 30;
+				assert.same({ nil, "revoked" }, { provider.test_password("alice", mint("alice", { time = NOW })) });
+				assert.same({ true }, { provider.test_password("alice", mint("alice", { time = NOW + 30 })) });
+				assert.equal(3, m.counts["results/revoked"]);
+				assert.same({ created = NOW, enabled = true, password_updated = NOW }, provider.get_account_info("alice"));
+			end);
+
+			it("answers credentials-expired over X-TOKEN", function()
+				local m, provider = load(nil, { now = pinned_clock });
+				known(provider, "alice");
+				provider.revoke("alice");
+				assert.same({ "failure", "credentials-expired" },
+					{ sasl_attempt(m, provider, "X-TOKEN", "\0alice\0" .. mint("alice", { time = NOW })) });
+			end);
+
+			it("closes the user's sessions only when asked", function()
+				local closed = with_sessions(function()
+					local _, provider = load();
+					known(provider, "alice", "bob");
+					assert.is_true(provider.revoke("alice"));
+				end);
+				assert.same({}, closed);
+				closed = with_sessions(function()
+					local _, provider = load();
+					known(provider, "alice", "bob");
+					local ok, message = provider.revoke("alice", "close");
+					assert.is_true(ok);
+					assert.equal("Tokens of alice@example.com minted until now are revoked; 1 sessions closed", message);
+				end);
+				assert.same({ { "alice/phone", { condition = "not-authorized", text = "Tokens revoked" } } }, closed);
+			end);
+
+			it("revokes a whole host: every user's older tokens, password_updated for all, sessions when asked", function()
+				local clock = movable_clock();
+				local closed = with_sessions(function()
+					local _, provider = load(nil, { now = clock.now });
+					known(provider, "alice", "bob");
+					assert.is_true(provider.revoke_host("close"));
+					assert.same({ nil, "revoked" }, { provider.test_password("alice", mint("alice", { time = NOW })) });
+					assert.same({ nil, "revoked" }, { provider.test_password("bob", mint("bob", { time = NOW - 30 })) });
+					assert.equal(NOW, provider.get_account_info("bob").password_updated);
+					clock.t = NOW + 30;
+					assert.same({ true }, { provider.test_password("bob", mint("bob", { time = NOW + 30 })) });
+				end);
+				assert.equal(2, #closed);
+			end);
+
+			it("revokes the host when a secret leaves token_secret, remembering fingerprints, never secrets", function()
+				local stores = {};
+				local first = load({ token_secret = { SECRET, OTHER_SECRET } }, { stores = stores, now = pinned_clock });
+				assert.same({}, fake_module.messages(first, "warn"));
+				local m, provider = load({ token_secret = OTHER_SECRET }, { stores = stores, now = pinned_clock });
+				assert.matches("1 secret(s) left token_secret on example.com", fake_module.messages(m, "warn")[1], 1, true);
+				assert.equal(NOW, stores.token_auth_host.data[fake_module.HOST_KEY].revoked);
+				local token = mint("alice", { token_secret = OTHER_SECRET, time = NOW });
+				assert.same({ nil, "revoked" }, { provider.test_password("alice", token) });
+				local text = table.concat(dump(stores), "\n");
+				assert.is_nil(text:find(SECRET, 1, true));
+				assert.is_nil(text:find(OTHER_SECRET, 1, true));
+			end);
+
+			it("does not revoke when a secret is only added, or at the first start", function()
+				local stores = {};
+				load(nil, { stores = stores });
+				local m = load({ token_secret = { SECRET, OTHER_SECRET } }, { stores = stores });
+				assert.same({}, fake_module.messages(m, "warn"));
+				assert.is_nil(stores.token_auth_host.data[fake_module.HOST_KEY].revoked);
+			end);
+
+			it("is reachable from Prosody 13's shell as token:revoke and token:revoke_host", function()
+				local m, provider = load(nil, { now = pinned_clock });
+				known(provider, "alice");
+				local commands = {};
+				for _, item in ipairs(m.items["shell-command"]) do
+					commands[item.section .. ":" .. item.name] = item;
+				end
+				assert.equal("jid", commands["token:revoke"].host_selector);
+				assert.equal("host", commands["token:revoke_host"].host_selector);
+				local ok, message = commands["token:revoke"].handler({}, "Alice@example.com");
+				assert.is_true(ok, message);
+				assert.equal(NOW, provider.get_account_info("alice").password_updated);
+				assert.same({ nil, "user not found" }, { commands["token:revoke"].handler({}, "alcie@example.com") });
+				assert.is_nil((commands["token:revoke"].handler({}, "example.com")));
+				assert.is_true((commands["token:revoke_host"].handler({}, "example.com")));
+			end);
+		end);
+	end);
+
+	describe("FAST's lifetime cap (token_fast_max_lifetime)", function()
+		local LIFETIME = 3600;
+
+		-- A stand-in for mod_sasl2_fast's handler: its token check answers yes.
+		local function fast_check(m, username, client_id)
+			local origin = { fast_sasl_handler = { profile = {
+				ht_sha_256 = function(_, user) return true, user, "response"; end;
+			} } };
+			fake_module.fire(m, "advertise-sasl-features", { origin = origin, features = require "util.stanza".stanza("x") });
+			return origin.fast_sasl_handler.profile.ht_sha_256("HT-SHA-256-NONE", username, client_id, "hash");
+		end
+
+		-- What mod_sasl2 fires after a login; fast: the login was itself FAST.
+		local function sasl2_success(m, username, client_id, fast)
+			fake_module.fire(m, "sasl2/c2s/success", { session = {
+				username = username, client_id = client_id, fast_token_request = { mechanism = "HT-SHA-256-NONE" },
+				sasl_handler = { fast = fast },
+			} });
+		end
+
+		it("refuses FAST for a client that got no FAST token from a token login", function()
+			local m = load({ token_allow_fast = true });
+			assert.same({ nil, "credentials-expired" }, { fast_check(m, "alice", "phone") });
+			assert.equal(1, m.counts["results/fast_expired"]);
+		end);
+
+		it("lets FAST through until the lifetime after the token login, rotations included", function()
+			local clock = movable_clock();
+			local m, provider = load({ token_allow_fast = true, token_fast_max_lifetime = LIFETIME }, { now = clock.now });
+			assert.is_true(provider.test_password("alice", mint("alice", { time = NOW })));
+			sasl2_success(m, "alice", "phone");
+			assert.same({ true, "alice", "response" }, { fast_check(m, "alice", "phone") });
+			assert.same({ nil, "credentials-expired" }, { fast_check(m, "alice", "laptop") });
+			clock.t = NOW + LIFETIME - 1;
+			sasl2_success(m, "alice", "phone", true); -- a FAST login that rotated its token
+			assert.same({ true, "alice", "response" }, { fast_check(m, "alice", "phone") });
+			clock.t = NOW + LIFETIME + 1;
+			assert.same({ nil, "credentials-expired" }, { fast_check(m, "alice", "phone") });
+		end);
+
+		it("defaults to 7 days", function()
+			local clock = movable_clock();
+			local m = load({ token_allow_fast = true }, { now = clock.now });
+			sasl2_success(m, "alice", "phone");
+			clock.t = NOW + 7 * 86400;
+			assert.is_true((fast_check(m, "alice", "phone")));
+			clock.t = NOW + 7 * 86400 + 1;
+			assert.is_nil((fast_check(m, "alice", "phone")));
 		end);
 	end);
 

@@ -360,7 +360,9 @@ VirtualHost "other.test" {
 				{ "include.cfg", 'Include "secret.txt"\n', "secret.txt:1: a syntax error" },
 				{ "arith.cfg", ('token_secret = "%s" + 1\n'):format(secret_text), ":1: a runtime error: attempt to" },
 				{ "long.cfg", ("token_secret = [[%s\n"):format(secret_text), ":2: a syntax error: an unfinished long string" },
-				{ "number.cfg", ("token_otp_window = 3%s\n"):format(secret_text), ":1: a syntax error" },
+				-- Lua 5.2 and 5.3 read "3" and then a name: the error is at the end of the file.
+				{ "number.cfg", ("token_otp_window = 3%s\n"):format(secret_text),
+					(_VERSION == "Lua 5.2" or _VERSION == "Lua 5.3") and ":2: a syntax error" or ":1: a syntax error" },
 				{ "call.cfg", ('local t = nil\nt.%s = 1\n'):format(secret_text), ":2: a runtime error: attempt to index" },
 				{ "vhost.cfg", "VirtualHost(42)\n", ":1: VirtualHost needs a host name" },
 			}

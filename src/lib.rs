@@ -7,7 +7,8 @@
 //! store shared through Redis), [`scheme`] (options, the keyed scheme and
 //! the verifier), [`options`] (every option once), [`names`] (nameprep,
 //! nodeprep), [`detail`] (why a token is malformed) and [`error`] (the
-//! reason codes); [`input`] is the extauth loop's reader of standard input.
+//! reason codes); [`input`] is the extauth loop's reader of standard input
+//! and [`os`] the extauth helper's terminal, descriptors, signals and syslog.
 //! Redis and standard input are the only I/O. The
 //! Lua binding, in `src/lua.rs`, only converts values and
 //! maps results: expected failures become `nil, reason`, API misuse raises.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod input;
 pub mod names;
 pub mod options;
+pub mod os;
 mod poll;
 pub mod random;
 pub mod replay;

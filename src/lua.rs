@@ -8,7 +8,7 @@ use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserD
 
 use crate::error::{ConfigError, Reason};
 use crate::scheme::{self, Begun, Options, Replay, Scheme, Verifier};
-use crate::{input, names, options, random};
+use crate::{input, names, options, os, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
 /// losing precision, and are hundreds of millions of years away.
@@ -397,7 +397,8 @@ fn prepared(result: Result<String, names::NameError>) -> (Option<String>, Option
 
 /// `read_input(max_bytes, timeout_seconds | nil)`: what standard input
 /// has, up to `max_bytes`, or `nil, "timeout"`, `nil, "eof"`, `nil,
-/// "read_error", message`.
+/// "read_error", message`; after `watch()` also `nil, "terminated"` (a
+/// stop signal) and `nil, "parent_gone"`.
 fn read_input(
     lua: &Lua,
     (max, timeout): (usize, Option<f64>),
@@ -416,8 +417,49 @@ fn read_input(
         Ok(input::Chunk::Data(bytes)) => Ok((Some(lua.create_string(&bytes)?), None, None)),
         Ok(input::Chunk::Timeout) => Ok((None, Some("timeout"), None)),
         Ok(input::Chunk::Eof) => Ok((None, Some("eof"), None)),
+        Ok(input::Chunk::Stopped(os::Stop::Signal)) => Ok((None, Some("terminated"), None)),
+        Ok(input::Chunk::Stopped(os::Stop::ParentGone)) => Ok((None, Some("parent_gone"), None)),
         Err(err) => Ok((None, Some("read_error"), Some(err.to_string()))),
     }
+}
+
+/// A value, or `nil, message`: an `io::Result` as Lua sees it.
+fn checked<T>(result: std::io::Result<T>) -> (Option<T>, Option<String>) {
+    match result {
+        Ok(value) => (Some(value), None),
+        Err(err) => (None, Some(err.to_string())),
+    }
+}
+
+/// A terminal made raw by `make_stdin_raw()`: `terminal:restore()`.
+struct LuaTerminal(os::RawTerminal);
+
+impl UserData for LuaTerminal {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("restore", |_, this, ()| Ok(checked(this.0.restore().map(|()| true))));
+    }
+}
+
+/// `make_stdin_raw()`: a terminal object (see [`LuaTerminal`]), `false`
+/// when standard input is not a terminal, or `nil, message`.
+fn make_stdin_raw(lua: &Lua, (): ()) -> LuaResult<(Value, Option<String>)> {
+    match os::make_stdin_raw() {
+        Ok(Some(terminal)) => Ok((Value::UserData(lua.create_userdata(LuaTerminal(terminal))?), None)),
+        Ok(None) => Ok((Value::Boolean(false), None)),
+        Err(err) => Ok((Value::Nil, Some(err.to_string()))),
+    }
+}
+
+/// `syslog(severity, line)` with severity "info", "warning" or "error":
+/// `true`, or `nil, message`.
+fn syslog(_: &Lua, (severity, line): (Bytes, Bytes)) -> LuaResult<(Option<bool>, Option<String>)> {
+    let severity = match &severity[..] {
+        b"info" => os::Severity::Info,
+        b"warning" => os::Severity::Warning,
+        b"error" => os::Severity::Error,
+        _ => return Err(misuse("syslog", "severity must be \"info\", \"warning\" or \"error\"")),
+    };
+    Ok(checked(os::syslog(severity, &line).map(|()| true)))
 }
 
 #[mlua::lua_module]
@@ -438,6 +480,16 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
     exports.set("nameprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nameprep(&name))))?)?;
     exports.set("nodeprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nodeprep(&name))))?)?;
     exports.set("read_input", lua.create_function(read_input)?)?;
+    exports.set("stderr_is_stdout", lua.create_function(|_, ()| Ok(checked(os::stderr_is_stdout())))?)?;
+    exports.set("make_stdin_raw", lua.create_function(make_stdin_raw)?)?;
+    exports.set(
+        "close_inherited",
+        lua.create_function(|_, ()| Ok(checked(os::close_inherited().map(|n| i64::try_from(n).unwrap_or(i64::MAX)))))?,
+    )?;
+    exports.set("watch", lua.create_function(|_, ()| Ok(checked(os::watch().map(|()| true))))?)?;
+    exports
+        .set("syslog_open", lua.create_function(|_, ()| Ok(checked(os::syslog_open(c"token-auth").map(|()| true))))?)?;
+    exports.set("syslog", lua.create_function(syslog)?)?;
     exports.set("totp", lua.create_function(totp)?)?;
     exports.set("verify_token", lua.create_function(verify_token)?)?;
     exports.set("generate_token", lua.create_function(generate_token)?)?;

@@ -34,7 +34,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
-from prosody_token_auth import bare_jid, make_token
+from prosody_token_auth import bare_jid, make_token, nameprep, nodeprep
 
 HERE = pathlib.Path(__file__).resolve().parent
 CONVERSE_DIST = HERE / "node_modules" / "converse.js" / "dist"
@@ -116,8 +116,11 @@ class App(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], args: argparse.Namespace, otp_seed: str, token_secret: str):
         super().__init__(address, Handler)
-        self.demo_user: Optional[str] = args.user
-        self.domain: str = args.domain
+        # The names as Prosody keys them. A real application prepares a user's
+        # name once, when it creates the account, and keeps it unique in that
+        # form: make_token refuses a name that nodeprep would change.
+        self.demo_user: Optional[str] = nodeprep(args.user)
+        self.domain: str = nameprep(args.domain)
         self.otp_seed = otp_seed
         self.token_secret = token_secret
         self.quiet: bool = args.quiet
@@ -152,7 +155,7 @@ def main(argv: list[str]) -> int:
         print("server.py: set OTP_SEED and TOKEN_SECRET (Prosody's otp_seed and token_secret)", file=sys.stderr)
         return 2
     # Fail now, not at the first request, on a bad seed, secret, option or name.
-    make_token(args.user, args.domain, otp_seed, token_secret, digits=args.digits, period=args.period,
+    make_token(nodeprep(args.user), nameprep(args.domain), otp_seed, token_secret, digits=args.digits, period=args.period,
                algorithm=args.algorithm, nonce_length=args.nonce_length)
     app = App((args.listen, args.port), args, otp_seed, token_secret)
     print(f"listening on http://{args.listen}:{app.server_port}/", flush=True)

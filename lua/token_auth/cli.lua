@@ -21,6 +21,7 @@ Commands:
   mint          print a token for a JID
   check         tell whether a token verifies for a JID, and if not, why
   extauth       serve external-auth requests (Prosody mod_auth_external, ejabberd)
+  revoke        revoke a user's or a host's tokens on the running Prosody
   help [COMMAND]
 
 Run `token-auth COMMAND --help` for the options of a command.
@@ -33,8 +34,10 @@ Configuration (mint, check, extauth):
                           token_otp_window = 2
                   Options: %s.
                   Global options are the defaults of every VirtualHost;
+                  Credential("name") reads $CREDENTIALS_DIRECTORY/name
+                  whole, as Prosody 13 does (a trailing newline kept);
                   anything else in the file is ignored and nothing in it can
-                  run commands or open files. Evaluation is bounded (%d
+                  run commands or open other files. Evaluation is bounded (%d
                   instructions, %d MB); errors give the file, the line and
                   the kind of error, never the text of the file.
   Environment:    TOKEN_AUTH_CONFIG  the file to read when --config is absent;
@@ -54,10 +57,15 @@ Exit status:
   4  a required Lua module (token_auth) is missing
   5  extauth: the input ended inside a request, or stalled in one past
      --timeout, or could not be read: the stream is out of step
+  6  revoke: prosodyctl could not run or reach Prosody
 ]]
 
--- Options that take a value.
-local valued = { config = true, jid = true, time = true, protocol = true, timeout = true }
+-- Options that take a value, and options that are flags (true when given).
+local valued = {
+	config = true, jid = true, time = true, protocol = true, timeout = true, log = true, host = true,
+	prosodyctl = true,
+}
+local flags = { syslog = true, close = true, print = true }
 
 local function parse_args(argv)
 	local parsed = { options = {}, positional = {} }
@@ -88,6 +96,8 @@ local function parse_args(argv)
 					i = i + 1
 					value = argv[i]
 					if value == nil then return nil, "option --" .. name .. " needs a value" end
+				elseif name and flags[name] then
+					value = true
 				end
 			end
 			if not name then return nil, "unknown option " .. util.printable(a) end
@@ -163,6 +173,8 @@ function cli.run(commands, argv)
 		io.stdout:write(module.help)
 		return util.EXIT_OK
 	end
+	-- A command may settle where its diagnostics go before any is written.
+	if module.settle_output then module.settle_output(args) end
 	for name in pairs(args.options) do
 		if not module.options[name] then util.usage_error(command .. " does not take --" .. name) end
 	end

@@ -1,11 +1,11 @@
 -- The token-auth command's reader of Prosody configuration files.
 --
 -- A config is evaluated in a sandbox: only VirtualHost, Component,
--- Include, ENV_ names and plain assignments mean anything; every other
--- name reads as a value that absorbs calls and operators, so nothing in
--- the file can run commands or open files. Evaluation has a budget of
--- instructions and memory, so `while true do end` fails instead of
--- hanging. Errors say the file, the line and the kind of error, never
+-- Include, Credential, ENV_ names and plain assignments mean anything;
+-- every other name reads as a value that absorbs calls and operators, so
+-- nothing in the file can run commands or open files other than its
+-- Includes and credentials. Evaluation has a budget of instructions and
+-- memory, so `while true do end` fails instead of hanging. Errors say the file, the line and the kind of error, never
 -- the text near it: a config holds secrets, and under extauth standard
 -- error is the server's log.
 --
@@ -139,6 +139,38 @@ local function read_file(path)
 	return data
 end
 
+-- Credential(name [, mode]) as Prosody 13 reads it (core/configmanager.lua):
+-- the file `name` under $CREDENTIALS_DIRECTORY (a name starting with "/" as
+-- it is), whole and byte for byte, a trailing newline included, or its
+-- first line with mode "*l". When it cannot be read the value is a marker:
+-- an option set from it fails when it is used, naming the option, the
+-- file and the directory; an option nobody uses does not matter.
+local credential_mt = {}
+
+local function credential(name, mode)
+	if type(name) ~= "string" then fail("Credential needs a file name (a string)") end
+	if mode ~= nil and mode ~= "*a" and mode ~= "a" and mode ~= "*l" and mode ~= "l" then
+		fail("Credential: only the modes \"*a\" (the default) and \"*l\" are understood")
+	end
+	local shown = "Credential(\"" .. util.printable(name) .. "\")"
+	local dir = os.getenv("CREDENTIALS_DIRECTORY")
+	if dir == nil or dir == "" then
+		return setmetatable({ problem = shown .. " needs $CREDENTIALS_DIRECTORY, which is not set"
+			.. " (systemd sets it for a service with LoadCredential=)" }, credential_mt)
+	end
+	local path = name
+	if sub(name, 1, 1) ~= "/" then
+		path = gsub(dir, "/+$", "") .. "/" .. gsub(name, "^%./+", "")
+	end
+	local data, e = read_file(path)
+	if not data then
+		return setmetatable({ problem = shown .. ": cannot read " .. util.printable(tostring(e), 300)
+			.. " ($CREDENTIALS_DIRECTORY is " .. util.printable(dir, 200) .. ")" }, credential_mt)
+	end
+	if mode == "*l" or mode == "l" then data = match(data, "^[^\n]*") end
+	return data
+end
+
 local function compile(source, chunkname, env)
 	if byte(source, 1) == 27 then return nil, nil, "binary chunks are not accepted" end
 	if setfenv then -- luacheck: ignore 113
@@ -223,6 +255,7 @@ function config.load(token_auth, path)
 		VirtualHost = virtualhost, virtualhost = virtualhost, Host = virtualhost, host = virtualhost,
 		Component = component, component = component,
 		Include = include, include = include,
+		Credential = credential,
 		RunScript = function () end,
 	}
 
@@ -334,6 +367,17 @@ function config.where(result)
 	return result.path and ("in " .. result.path) or "(no --config given)"
 end
 
+-- The problem of a Credential() behind `value` (or in its list), if any.
+local function credential_problem(value)
+	if getmetatable(value) == credential_mt then return value.problem end
+	if type(value) == "table" then
+		for _, v in pairs(value) do
+			if getmetatable(v) == credential_mt then return v.problem end
+		end
+	end
+	return nil
+end
+
 local function holds_ignored(value)
 	if value == ignored then return true end
 	if type(value) == "table" then
@@ -355,6 +399,11 @@ function config.settings(token_auth, result, host, for_verifier)
 		local value = section[option.prosody]
 		if value == nil then value = result.global[option.prosody] end
 		if value ~= nil and (for_verifier or not option.verifier_only) then
+			local unread = credential_problem(value)
+			if unread then
+				problem = option.prosody .. " = " .. unread
+				break
+			end
 			if holds_ignored(value) then
 				problem = option.prosody .. " is set from something this tool cannot evaluate"
 				break
@@ -384,7 +433,7 @@ function config.settings(token_auth, result, host, for_verifier)
 	end
 	if problem then
 		util.err_line("configuration error for host ", host or "(global options)", ": ", problem)
-		os.exit(util.EXIT_CONFIG)
+		util.exit(util.EXIT_CONFIG)
 	end
 	return settings
 end

@@ -16,6 +16,15 @@
 -- one poll + one read for everything available), requests are cut from
 -- the buffer with plain string functions, and each answer is written
 -- and flushed once.
+--
+-- The answer channel carries answers and nothing else, whatever the host
+-- wires up: Prosody's lpty puts standard input, output and error on one
+-- pseudo-terminal. Diagnostics go to --log FILE, to syslog, or to standard
+-- error only when it is not the channel standard output answers on (the
+-- descriptors are compared); with none of those, to syslog. A terminal on
+-- standard input is made raw for the helper's lifetime and restored on the
+-- way out; inherited descriptors are closed, and the helper exits when its
+-- parent is gone or a stop signal comes (see settle_output()).
 
 local util = require "token_auth.util"
 local config = require "token_auth.config"
@@ -24,9 +33,10 @@ local byte, find, sub = string.byte, string.find, string.sub
 local err_line, printable = util.err_line, util.printable
 
 local extauth = {
-	options = { config = true, protocol = true, timeout = true },
+	options = { config = true, protocol = true, timeout = true, log = true, syslog = true },
 	help = [[
-Usage: token-auth extauth [--protocol generic|ejabberd] [--timeout SECONDS] --config FILE
+Usage: token-auth extauth [--protocol generic|ejabberd] [--timeout SECONDS]
+                          [--log FILE | --syslog] --config FILE
 
 Verify tokens as passwords for an XMPP server's external authentication,
 reading requests on standard input and answering on standard output until
@@ -51,12 +61,23 @@ for ejabberd: extauth_pool_size: 1).
                        step, and the helper exits with status 5 rather than
                        answer anything. Never applies between requests.
   --config FILE        see `token-auth --help`
+  --log FILE           append diagnostics to FILE (one timestamped line each)
+  --syslog             send diagnostics to syslog (facility auth)
+                       Without either: standard error when it is not the
+                       channel standard output answers on, else syslog.
 
-Every answer belongs to its request. Failures are logged on standard error,
-one line each with the reason code; tokens are never logged.
-Exit status: 0 at end of input; 2 bad arguments; 3 configuration error;
-4 the native module is missing; 5 the input ended inside a request, stalled
-in one past --timeout, or could not be read.
+Every answer belongs to its request, and nothing but answers is written on
+standard output. Each refusal is one diagnostic line with the reason code
+(at most 60 at once and 1 a second after that; the rest are counted in a
+"refusals not logged" line); tokens are never logged.
+A terminal on standard input is made raw (no echo, no signal characters,
+no CR/LF translation, no line limit) until the helper exits. Descriptors
+inherited beyond standard error are closed; the helper exits (status 0)
+at end of input, when the terminal hangs up, when its parent is gone, or
+on SIGTERM, SIGHUP or SIGINT.
+Exit status: 0 at end of input or when stopped; 2 bad arguments;
+3 configuration error; 4 the native module is missing; 5 the input ended
+inside a request, stalled in one past --timeout, or could not be read.
 ]],
 }
 
@@ -67,14 +88,94 @@ local CHUNK = 65536
 -- Request hosts already looked up (raw name -> verifier or false), up to this many.
 local MAX_CACHED_HOSTS = 1024
 
+-- Refusal lines: a token bucket of REFUSAL_BURST lines, refilled at
+-- REFUSALS_PER_SECOND; what it drops is counted and reported.
+local REFUSAL_BURST = 60
+local REFUSALS_PER_SECOND = 1
+
+-- A diagnostic line, in the form err_line writes.
+local function note(severity, ...)
+	local text = util.PROGRAM .. ": extauth: " .. table.concat({ ... })
+	if util.log_sink then
+		util.log_sink(text, severity)
+	else
+		io.stderr:write(text, "\n")
+	end
+end
+
+-- The refusal limiter's bucket; report_dropped() says what it dropped.
+local refusals = { tokens = REFUSAL_BURST, at = os.time(), dropped = 0 }
+
+local function report_dropped()
+	if refusals.dropped > 0 then
+		note("info", refusals.dropped, " refusals not logged (more than ", REFUSAL_BURST, " at once or ",
+			REFUSALS_PER_SECOND, " a second)")
+		refusals.dropped = 0
+	end
+end
+
 local function log_failure(what, code, detail)
-	err_line("extauth: ", what, " failed: ", code, detail and (" (" .. detail .. ")") or "")
+	local now = os.time()
+	if now > refusals.at then
+		refusals.tokens = math.min(REFUSAL_BURST, refusals.tokens + (now - refusals.at) * REFUSALS_PER_SECOND)
+	end
+	refusals.at = now
+	if refusals.tokens < 1 then
+		refusals.dropped = refusals.dropped + 1
+		return
+	end
+	refusals.tokens = refusals.tokens - 1
+	report_dropped()
+	note("info", what, " failed: ", code, detail and (" (" .. detail .. ")") or "")
 end
 
 local function lost(why)
-	err_line("extauth: ", why, ": the stream is out of step; exiting (the server starts a new helper)")
-	io.stdout:flush()
-	os.exit(util.EXIT_STREAM)
+	note("error", why, ": the stream is out of step; exiting")
+	util.exit(util.EXIT_STREAM)
+end
+
+-- Where diagnostics go (see the top of this file): sets util.log_sink,
+-- or leaves it nil for standard error.
+local function open_log(token_auth, options)
+	local misuse = options.syslog ~= nil and options.syslog ~= true and "--syslog takes no value"
+		or options.log and options.syslog and "--log and --syslog exclude each other"
+	if misuse then
+		open_log(token_auth, {})
+		util.usage_error(misuse)
+	end
+	local use_syslog, problem = options.syslog, nil
+	if not use_syslog and not options.log then
+		local same
+		same, problem = token_auth.stderr_is_stdout()
+		use_syslog = same ~= false
+	end
+	if use_syslog then
+		token_auth.syslog_open()
+		-- syslog names the program itself.
+		local prefix = util.PROGRAM .. ": "
+		util.log_sink = function (text, severity)
+			if text:sub(1, #prefix) == prefix then text = text:sub(#prefix + 1) end
+			token_auth.syslog(severity or "info", text)
+		end
+		if problem then
+			note("warning", "cannot compare standard error with standard output (", problem, "): logging to syslog")
+		end
+		return
+	end
+	if options.log then
+		local file, e = io.open(options.log, "a")
+		if not file then
+			-- Nowhere chosen to say it: standard error if separate, else syslog.
+			open_log(token_auth, {})
+			util.err_line("cannot open the --log file: ", tostring(e))
+			util.exit(util.EXIT_CONFIG)
+		end
+		file:setvbuf("line")
+		util.log_sink = function (text)
+			file:write(os.date("!%Y-%m-%dT%H:%M:%SZ "), text, "\n")
+		end
+		util.at_exit(function () file:close() end)
+	end
 end
 
 -- The input buffer: `buffer` from `pos` on is unread.
@@ -94,6 +195,11 @@ local function new_input(read_input, timeout)
 			return true
 		end
 		if problem == "eof" then return false end
+		if problem == "terminated" or problem == "parent_gone" then
+			note("info", problem == "terminated" and "stopped by a signal" or "the process that started the helper is gone",
+				inside and " inside a request (not answered)" or "", ": exiting")
+			util.exit(util.EXIT_OK)
+		end
 		if problem == "timeout" then
 			lost("a request stayed incomplete for " .. timeout .. " s with no new bytes")
 		end
@@ -200,7 +306,7 @@ local function build_verifiers(token_auth, result)
 	if #result.host_order == 0 then
 		local settings = config.settings(token_auth, result, nil, true)
 		verifiers["*"] = assert(token_auth.new_verifier(settings))
-		err_line("extauth: no VirtualHost ", config.where(result), ": the global options serve every host")
+		note("info", "no VirtualHost ", config.where(result), ": the global options serve every host")
 		return verifiers
 	end
 	for _, host in ipairs(result.host_order) do
@@ -208,9 +314,9 @@ local function build_verifiers(token_auth, result)
 		local has_token_options = section.token_secret ~= nil or section.otp_seed ~= nil
 			or result.global.token_secret ~= nil or result.global.otp_seed ~= nil
 		if section.enabled == false then
-			err_line("extauth: host ", host, " is disabled (enabled = false): not served")
+			note("warning", "host ", host, " is disabled (enabled = false): not served")
 		elseif not has_token_options then
-			err_line("extauth: host ", host, " has no token_secret or otp_seed: not served")
+			note("warning", "host ", host, " has no token_secret or otp_seed: not served")
 		else
 			local settings = config.settings(token_auth, result, host, true)
 			verifiers[host] = assert(token_auth.new_verifier(settings))
@@ -219,7 +325,7 @@ local function build_verifiers(token_auth, result)
 	end
 	if served == 0 then
 		err_line("configuration error: no host ", config.where(result), " has a token_secret and an otp_seed")
-		os.exit(util.EXIT_CONFIG)
+		util.exit(util.EXIT_CONFIG)
 	end
 	return verifiers
 end
@@ -285,9 +391,9 @@ local function new_handler(token_auth, verifiers)
 				local stats = verifier:stats()
 				if outages_logged[verifier] == stats.replay_store_outages then return false end
 				outages_logged[verifier] = stats.replay_store_outages
-				log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code,
-					"replay store: " .. tostring(stats.replay_store_error)
-					.. "; refusing every token until it answers, logged once")
+				note("warning", "auth for ", printable(prepared_user .. "@" .. prepared_host, 200), " failed: ", code,
+					" (replay store: ", tostring(stats.replay_store_error),
+					"; refusing every token until it answers, logged once)")
 				return false
 			end
 			log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code)
@@ -317,7 +423,24 @@ local function new_handler(token_auth, verifiers)
 	end
 end
 
-function extauth.run(args)
+-- Before anything else (the host may have written its first request
+-- already): the stop signals and the parent watched (so that a terminal
+-- made raw is always restored), the terminal made raw, inherited
+-- descriptors closed, then where diagnostics go.
+function extauth.settle_output(args)
+	local token_auth = util.native()
+	local _, watch_problem = token_auth.watch()
+	local terminal, raw_problem = token_auth.make_stdin_raw()
+	if terminal then util.at_exit(function () terminal:restore() end) end
+	local _, close_problem = token_auth.close_inherited()
+	open_log(token_auth, args.options)
+	util.at_exit(report_dropped)
+	if raw_problem then note("warning", "cannot make the terminal on standard input raw: ", raw_problem) end
+	if close_problem then note("warning", "cannot close inherited descriptors: ", close_problem) end
+	if watch_problem then note("warning", "cannot watch the parent process and signals: ", watch_problem) end
+end
+
+local function serve(args)
 	if #args.positional > 0 then util.usage_error("extauth takes no positional arguments") end
 	local protocol = args.options.protocol or "generic"
 	if protocol ~= "generic" and protocol ~= "ejabberd" then
@@ -334,7 +457,7 @@ function extauth.run(args)
 	local result, e = config.get(token_auth, args.options)
 	if not result then
 		err_line(e)
-		return util.EXIT_CONFIG
+		util.exit(util.EXIT_CONFIG)
 	end
 	local handle = new_handler(token_auth, build_verifiers(token_auth, result))
 	local input = new_input(token_auth.read_input, timeout)
@@ -361,11 +484,21 @@ function extauth.run(args)
 			log_failure("request", code)
 		end
 		if not (stdout:write(answer) and stdout:flush()) then
-			err_line("extauth: cannot write the answer: exiting")
-			os.exit(util.EXIT_STREAM)
+			note("error", "cannot write the answer: exiting")
+			util.exit(util.EXIT_STREAM)
 		end
 	end
-	return util.EXIT_OK
+	util.exit(util.EXIT_OK)
+end
+
+function extauth.run(args)
+	-- An error of ours is logged where diagnostics go, never on the answer channel.
+	local ok, e = xpcall(function () return serve(args) end, debug.traceback)
+	if not ok then
+		note("error", "internal error: ", util.first_line(e), ": exiting")
+		util.exit(util.EXIT_STREAM)
+	end
+	util.exit(util.EXIT_OK)
 end
 
 return extauth

@@ -20,9 +20,36 @@ function util.out(...)
 	io.stdout:write("\n")
 end
 
+-- Where diagnostics go instead of standard error when set: a function
+-- (text, severity) with severity "info", "warning" or "error" (see
+-- extauth, whose standard error may be the channel it answers on).
+util.log_sink = nil
+
+-- A diagnostic line: on standard error, or to util.log_sink.
 function util.err_line(...)
+	if util.log_sink then
+		util.log_sink(util.PROGRAM .. ": " .. table.concat({ ... }), "error")
+		return
+	end
 	io.stderr:write(util.PROGRAM, ": ", ...)
 	io.stderr:write("\n")
+end
+
+-- Functions run by util.exit before the process ends, last added first.
+local exit_hooks = {}
+
+function util.at_exit(fn)
+	exit_hooks[#exit_hooks + 1] = fn
+end
+
+-- Ends the process with `status` after the exit hooks (each protected).
+function util.exit(status)
+	for i = #exit_hooks, 1, -1 do
+		pcall(exit_hooks[i])
+		exit_hooks[i] = nil
+	end
+	io.stdout:flush()
+	os.exit(status)
 end
 
 -- A value safe to print in a log line: printable ASCII kept, the rest escaped, truncated.
@@ -44,7 +71,7 @@ end
 -- The native module; exits with EXIT_RUNTIME when it cannot be loaded.
 function util.native()
 	local ok, mod = pcall(require, "token_auth")
-	if ok and type(mod) == "table" and mod.read_input then return mod end
+	if ok and type(mod) == "table" and mod.make_stdin_raw then return mod end
 	-- A module is built for one Lua: name the one running, and its build target.
 	local tag = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:gsub("%D", "")) -- luacheck: ignore 113
 	local running = type(jit) == "table" and jit.version or _VERSION -- luacheck: ignore 113
@@ -52,14 +79,19 @@ function util.native()
 		"rock, or in a checkout run `make build-", tag, "` (or run bin/token-auth with an interpreter already ",
 		"built, e.g. lua5.4), or put the directory of token_auth.so on LUA_CPATH): ",
 		ok and "it is an older version" or util.first_line(mod))
-	os.exit(util.EXIT_RUNTIME)
+	util.exit(util.EXIT_RUNTIME)
 end
 
 -- Usage errors: the dispatcher sets `util.command` to name the command in the hint.
 function util.usage_error(message)
 	util.err_line(message)
-	io.stderr:write("Run `token-auth ", util.command and (util.command .. " ") or "", "--help` for usage.\n")
-	os.exit(util.EXIT_USAGE)
+	local hint = "Run `token-auth " .. (util.command and (util.command .. " ") or "") .. "--help` for usage."
+	if util.log_sink then
+		util.log_sink(hint, "error")
+	else
+		io.stderr:write(hint, "\n")
+	end
+	util.exit(util.EXIT_USAGE)
 end
 
 -- Seconds since the epoch of a UTC calendar date (proleptic Gregorian).

@@ -117,9 +117,33 @@ def test_bad_options(options):
         make_token("alice", "example.com", SEED, SECRET, **options)
 
 
-def test_username_is_nodeprepped():
+def test_names_that_prep_changes_are_refused_naming_both_forms():
+    with pytest.raises(pta.UnpreparedUsername) as raised:
+        make_token("Alice", "example.com", SEED, SECRET)
+    assert (raised.value.given, raised.value.prepared) == ("Alice", "alice")
+    assert "'Alice'" in str(raised.value) and "'alice'" in str(raised.value)
+    assert isinstance(raised.value, InvalidUsername)
+    with pytest.raises(pta.UnpreparedDomain) as raised_domain:
+        make_token("alice", "Example.COM", SEED, SECRET)
+    assert (raised_domain.value.given, raised_domain.value.prepared) == ("Example.COM", "example.com")
+    assert isinstance(raised_domain.value, InvalidDomain)
+
+
+# Issue 18: each of these is admin@ to Prosody.
+@pytest.mark.parametrize("username", ["ＡＤＭＩＮ", "ad­min", "Admin️", "ADMIN"])
+def test_names_that_fold_into_another_are_refused_unless_asked(username):
+    with pytest.raises(pta.UnpreparedUsername) as raised:
+        make_token(username, "example.com", SEED, SECRET)
+    assert raised.value.prepared == "admin"
+    assert ascii(username) in str(raised.value)
     nonce = "4" * 32
-    token = make_token("Alice", "Example.COM", SEED, SECRET, now=NOW, nonce=nonce)
+    folded = make_token(username, "example.com", SEED, SECRET, now=NOW, nonce=nonce, fold_names=True)
+    assert folded == recipe("admin", "example.com", SEED, SECRET, NOW, nonce)
+
+
+def test_username_is_nodeprepped_with_fold_names():
+    nonce = "4" * 32
+    token = make_token("Alice", "Example.COM", SEED, SECRET, now=NOW, nonce=nonce, fold_names=True)
     assert token == recipe("alice", "example.com", SEED, SECRET, NOW, nonce)
     assert pta.bare_jid("Stra\u00dfe", "EXAMPLE.com") == "strasse@example.com"
     assert pta.nodeprep("\ufb01ne\u00ad") == "fine"  # ligature folded, soft hyphen dropped

@@ -1,5 +1,6 @@
--- The artifacts of `make dist`, tried where they land: the binary rock
--- installed by luarocks with no Rust toolchain on PATH, the .deb's contents
+-- The artifacts of `make dist`, tried where they land: the binary rock for
+-- Lua 5.4 installed by luarocks with no Rust toolchain on PATH (those for
+-- 5.3 and 5.2 too, each run by its own Lua), the .deb's contents
 -- and lintian's verdict on it, its files extracted and installed by dpkg;
 -- each then serves a real login on Debian's Prosody 0.12 (slixmpp, tokens
 -- minted by pyotp + hmac and by the installed token-auth command).
@@ -39,7 +40,7 @@ describe("make dist #dist", function()
 	-- A Prosody 0.12 whose plugins and native module come only from `plugin_dir`
 	-- and `cpath` (the login repo has neither); one token login through it.
 	local function login_on_prosody_12(plugin_dir, cpath, user, token_for)
-		local options = { otp_seed = SEED; token_secret = SECRET; allow_unencrypted_plain_auth = true };
+		local options = { otp_seed = SEED; token_secret = SECRET };
 		if plugin_dir then
 			options.plugin_paths = { plugin_dir };
 		end
@@ -124,6 +125,58 @@ describe("make dist #dist", function()
 				.. "e.g. /usr/local/lib/lua/5.4/? Then require found that one)");
 		end);
 	end);
+
+	-- Prosody 13 runs on Lua 5.2 and 5.3 too: a rock each, whose native module
+	-- is built for that Lua. (Prosody here runs on 5.4 only: its own C
+	-- libraries are built for one Lua, so no login through these.)
+	for _, lua in ipairs({ "5.3", "5.2" }) do
+		describe("the binary rock for Lua " .. lua, function()
+			local rock = dist.rocks[lua];
+			local tree = scratch .. "/tree" .. lua;
+			local env = { HOME = scratch .. "/home" .. lua };
+
+			it("installs with `luarocks --lua-version " .. lua .. " install` into a --tree", function()
+				os.execute("mkdir -p " .. quote(env.HOME));
+				local out = assert_ran(dist.run(("luarocks --lua-version %s install --tree %s %s"):format(
+					lua, quote(tree), quote(rock)), env));
+				assert.matches("prosody-token-auth " .. dist.version .. "-1 is now installed", out, 1, true);
+				local expected = { tree .. "/lib/lua/" .. lua .. "/token_auth.so", tree .. "/bin/token-auth" };
+				for module in pairs(files.lua) do
+					expected[#expected + 1] = dist.lua_path(tree .. "/share/lua/" .. lua, module);
+				end
+				assert_files(expected);
+			end);
+
+			it("holds a token_auth.so that Lua " .. lua .. " loads", function()
+				local out = assert_ran(dist.run(("lua%s -e %s"):format(lua, quote(([[
+					package.cpath = %q
+					local token_auth = require "token_auth"
+					assert(package.searchpath("token_auth", package.cpath) == %q)
+					print(_VERSION, type(token_auth.new_verifier), token_auth.version)]]):format(
+					tree .. "/lib/lua/" .. lua .. "/?.so", tree .. "/lib/lua/" .. lua .. "/token_auth.so"))), env));
+				assert.equal("Lua " .. lua .. "\tfunction\t" .. dist.version .. "\n", out);
+			end);
+
+			it("gives a token-auth command that runs on Lua " .. lua .. ": mint, then check", function()
+				local command = tree .. "/bin/token-auth";
+				-- LuaRocks' wrapper names the interpreter it runs the command with.
+				assert.matches("/usr/bin/lua" .. lua:gsub("%.", "%%."), shell.read_file(command) or "");
+				local token = minter(command, env)("alice");
+				env.TOKEN_AUTH_SECRET, env.TOKEN_AUTH_OTP_SEED = SECRET, SEED;
+				assert_ran(dist.run(("printf '%%s\\n' %s | %s check --jid alice@%s"):format(quote(token), command, HOST), env));
+				local out, status = dist.run(("printf '%%s\\n' %s | %s check --jid bob@%s"):format(quote(token), command, HOST),
+					env);
+				assert.is_not.equal(0, status, out);
+			end);
+
+			it("is refused by LuaRocks for Lua 5.4 (it depends on Lua " .. lua .. ")", function()
+				local out, status = dist.run(("luarocks --lua-version 5.4 install --tree %s %s"):format(
+					quote(scratch .. "/wrong" .. lua), quote(rock)), env);
+				assert.is_not.equal(0, status, out);
+				assert.matches("lua ~> " .. lua, out, 1, true);
+			end);
+		end);
+	end
 
 	describe("the Debian package", function()
 		local multiarch_lib = "usr/lib/x86_64-linux-gnu/lua/5.4/token_auth.so";

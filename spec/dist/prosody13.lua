@@ -62,7 +62,6 @@ describe("prosodyctl install on Prosody 13 #dist #prosody13", function()
 			options = {
 				installer_plugin_path = plugins;
 				otp_seed = SEED; token_secret = SECRET;
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 			};
 		}));
 		local ok, err = pcall(function()
@@ -93,7 +92,6 @@ describe("prosodyctl install on Prosody 13 #dist #prosody13", function()
 			options = {
 				plugin_paths = { root .. "/usr/lib/prosody/modules" };
 				otp_seed = SEED; token_secret = SECRET;
-				allow_unencrypted_plain_auth = true;
 			};
 		}));
 		local ok, err = pcall(function()

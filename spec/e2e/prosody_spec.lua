@@ -4,8 +4,12 @@
 -- real XMPP clients (slixmpp over legacy SASL, X-TOKEN registered as a custom
 -- mechanism; spec/support/sasl2_client.py over SASL2 with Bind2 and FAST on 13,
 -- with Debian's mod_sasl2, mod_sasl2_bind2 and mod_sasl2_fast) and tokens minted
--- by pyotp + hmac as the README says. Accounts are disabled and enabled through
--- `prosodyctl shell` (the admin socket).
+-- by pyotp + hmac as the README says. Prosody runs as users run it: TLS on (a
+-- certificate made at test time, spec/support/tls.lua), c2s_require_encryption
+-- at its default; the clients verify the certificate and log in over STARTTLS
+-- or direct TLS; FAST re-logins bind to the TLS channel. Plain TCP is used only
+-- to show what is refused before STARTTLS. Accounts are disabled and enabled
+-- through `prosodyctl shell` (the admin socket).
 -- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e   (or -t e2e)
 
 local prosody = require "spec.support.prosody";
@@ -86,10 +90,12 @@ describe("Prosody with the token plugins #e2e", function()
 		return server:log():sub(before + 1), result;
 	end
 
-	local function assert_bound(answer, user, host)
+	-- Every login here goes over TLS: 1.3 unless the client held it to 1.2.
+	local function assert_bound(answer, user, host, tls_version)
 		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
 		assert.matches("^" .. user:gsub("%p", "%%%0") .. "@" .. (host or HOST):gsub("%p", "%%%0") .. "/.+", answer.jid);
 		assert.equal(0, answer.exit_status);
+		assert.equal(tls_version or "TLSv1.3", answer.tls);
 	end
 
 	local function assert_refused(answer, condition)
@@ -105,7 +111,8 @@ describe("Prosody with the token plugins #e2e", function()
 			options = {
 				otp_seed = SEED;
 				token_secret = { SECRET, ROTATED_SECRET };
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1; PLAIN and X-TOKEN follow this
+				-- Disables names before they log in; known users: spec/e2e/accounts_spec.lua.
+				token_users = "any";
 			};
 			host_options = {
 				[NO_PLAIN_HOST] = { token_allow_plain = false };
@@ -151,6 +158,16 @@ describe("Prosody with the token plugins #e2e", function()
 
 		it("for a numeric user logs in as that user", function()
 			assert_bound(login("42", mint("42")), "42");
+		end);
+
+		it("logs in over X-TOKEN and PLAIN on the direct TLS port", function()
+			for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
+				local log = logged_during(function()
+					assert_bound(server:login({ jid = "alice@" .. HOST, mech = mech, password = mint("alice"), tls = "direct" }),
+						"alice");
+				end);
+				assert.matches("Token accepted for alice@a.test via " .. mech, log, 1, true);
+			end
 		end);
 	end);
 
@@ -355,8 +372,8 @@ describe("Prosody with the token plugins #e2e", function()
 			return;
 		end
 
-		local function assert_sasl2_bound(answer, user, host)
-			assert_bound(answer, user, host);
+		local function assert_sasl2_bound(answer, user, host, tls_version)
+			assert_bound(answer, user, host, tls_version);
 			assert.is_true(answer.bound);
 		end
 
@@ -369,6 +386,14 @@ describe("Prosody with the token plugins #e2e", function()
 
 		it("logs in over PLAIN and binds the right JID", function()
 			assert_sasl2_bound(sasl2_login("bob", mint("bob"), "PLAIN"), "bob");
+		end);
+
+		it("logs in over X-TOKEN and PLAIN on the direct TLS port", function()
+			for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
+				local answer = sasl2_login("bob", mint("bob"), mech, HOST, { tls = "direct" });
+				assert_sasl2_bound(answer, "bob");
+				assert.same({ "PLAIN", "X-TOKEN" }, answer.mechanisms);
+			end
 		end);
 
 		it("refuses a replay across mechanisms and protocols", function()
@@ -419,10 +444,13 @@ describe("Prosody with the token plugins #e2e", function()
 				assert.matches("Dropped a FAST token request", log, 1, true);
 			end);
 
-			it("refuses a FAST login", function()
-				local answer = sasl2_login("alice", nil, "HT-SHA-256-NONE", HOST, { fast_token = "secret-token:fast-made-up" });
-				assert_refused(answer, "malformed-request");
-				assert.matches("FAST is not available", answer.text, 1, true);
+			it("refuses a FAST login, with or without channel binding", function()
+				for mech, version in pairs({ ["HT-SHA-256-NONE"] = "1.3", ["HT-SHA-256-EXPR"] = "1.3", ["HT-SHA-256-UNIQ"] = "1.2" }) do
+					local answer = sasl2_login("alice", nil, mech, HOST, { fast_token = "secret-token:fast-made-up", tls_max = version });
+					assert_refused(answer, "malformed-request");
+					assert.matches("FAST is not available", answer.text, 1, true);
+					assert.equal("TLSv" .. version, answer.tls);
+				end
 			end);
 		end);
 
@@ -431,7 +459,8 @@ describe("Prosody with the token plugins #e2e", function()
 				local first = sasl2_login("ivan", mint("ivan", { host = FAST_HOST }), "X-TOKEN", FAST_HOST,
 					{ request_token = "HT-SHA-256-NONE" });
 				assert_sasl2_bound(first, "ivan", FAST_HOST);
-				assert.same({ "HT-SHA-256-NONE" }, first.fast_mechanisms); -- no TLS, so no channel binding
+				-- TLS 1.3: tls-exporter is the channel binding on offer.
+				assert.same({ "HT-SHA-256-EXPR", "HT-SHA-256-NONE" }, first.fast_mechanisms);
 				local fast_token = assert(first.fast_token, "no FAST token");
 				fast_tokens[#fast_tokens + 1] = fast_token;
 				local log = logged_during(function()
@@ -449,6 +478,40 @@ describe("Prosody with the token plugins #e2e", function()
 					"not-authorized");
 				assert_sasl2_bound(sasl2_login("ivan", mint("ivan", { host = FAST_HOST }), "X-TOKEN", FAST_HOST), "ivan", FAST_HOST);
 			end);
+
+			-- name, channel binding, TLS version the client holds to, what else is on offer
+			local bound_mechanisms = {
+				{ "HT-SHA-256-EXPR", "tls-exporter", "1.3", { "HT-SHA-256-EXPR", "HT-SHA-256-NONE" } };
+				{ "HT-SHA-256-UNIQ", "tls-unique", "1.2", { "HT-SHA-256-NONE", "HT-SHA-256-UNIQ" } };
+			};
+			for _, case in ipairs(bound_mechanisms) do
+				local mech, binding, version, offered = case[1], case[2], case[3], case[4];
+				it(("re-logs in with %s over TLS %s (%s); another channel's binding is refused"):format(mech, version, binding),
+					function()
+						local user, tls_version = "judy" .. version:gsub("%.", ""), "TLSv" .. version;
+						local function fast_login(token, extra)
+							local opts = { fast_token = token, tls_max = version };
+							for k, v in pairs(extra or {}) do
+								opts[k] = v;
+							end
+							return sasl2_login(user, nil, mech, FAST_HOST, opts);
+						end
+						local first = sasl2_login(user, mint(user, { host = FAST_HOST }), "X-TOKEN", FAST_HOST,
+							{ request_token = mech, tls_max = version });
+						assert_sasl2_bound(first, user, FAST_HOST, tls_version);
+						assert.same(offered, first.fast_mechanisms);
+						local fast_token = assert(first.fast_token, "no FAST token");
+						fast_tokens[#fast_tokens + 1] = fast_token;
+						-- Computed with zero bytes for the binding, as a login
+						-- replayed from another TLS connection would be.
+						assert_refused(fast_login(fast_token, { bad_channel_binding = true }), "not-authorized");
+						local again = fast_login(fast_token);
+						assert_sasl2_bound(again, user, FAST_HOST, tls_version);
+						assert.is_true(again.server_proof, "the server's answer proves the same binding");
+						-- Over direct TLS too: a new connection, its own binding.
+						assert_sasl2_bound(fast_login(fast_token, { tls = "direct" }), user, FAST_HOST, tls_version);
+					end);
+			end
 		end);
 	end);
 
@@ -485,21 +548,11 @@ end);
 describe("Prosody with a bad token configuration #e2e", function()
 	local server;
 	local BAD_SEED = "THIS-IS-NOT-BASE32-0189";
-	local STRICT_SEED, SECRET = prosody.random_base32(), prosody.random_base32();
 
 	setup(function()
 		server = assert(prosody.start({
-			hosts = { "bad.test", "strict.test", "strict-sasl2.test" },
-			options = { token_secret = SECRET },
-			host_options = {
-				["bad.test"] = { otp_seed = BAD_SEED; allow_unencrypted_plain_auth = true };
-				["strict.test"] = { otp_seed = STRICT_SEED }; -- Prosody's default: no PLAIN unencrypted
-				-- The same with SASL2 (which offers an empty <authentication/>: slixmpp would wait).
-				["strict-sasl2.test"] = {
-					otp_seed = STRICT_SEED;
-					modules_enabled = with({ "saslauth"; "sasl_token" }, SASL2_MODULES);
-				};
-			};
+			hosts = { "bad.test" },
+			options = { token_secret = prosody.random_base32(), otp_seed = BAD_SEED },
 		}));
 	end);
 
@@ -516,32 +569,125 @@ describe("Prosody with a bad token configuration #e2e", function()
 		assert.is_nil(log:find(BAD_SEED, 1, true));
 	end);
 
-	-- With no SASL mechanism to offer, Prosody closes the stream at once.
+	-- With no SASL mechanism to offer after STARTTLS, Prosody closes the stream.
 	it("offers no way in on the misconfigured host", function()
 		local answer = server:login({ jid = "alice@bad.test", mech = "X-TOKEN", password = "0" });
 		assert.same({ false, "stream-error" }, { answer.ok, answer.condition });
 		assert.matches("No stream features", answer.text, 1, true);
 		assert.matches("No available SASL mechanisms", server:log(), 1, true);
 	end);
+end);
 
-	it("offers neither X-TOKEN nor PLAIN unencrypted unless allow_unencrypted_plain_auth is set", function()
-		local log = server:log();
-		assert.is_nil(log:find("Error initializing module 'auth_token' on 'strict.test'", 1, true)); -- it loaded there
-		local answer = server:login({ jid = "alice@strict.test", mech = "X-TOKEN", password = "0" });
-		assert.same({ false, "stream-error" }, { answer.ok, answer.condition });
-		assert.matches("No stream features", answer.text, 1, true);
-		assert.matches("No available SASL mechanisms", server:log(), 1, true);
+-- Plain TCP, the client never sending STARTTLS: valid tokens, sent anyway.
+describe("Prosody before STARTTLS #e2e", function()
+	local SEED, SECRET = prosody.random_base32(), prosody.random_base32();
+	-- a.test as Prosody comes (c2s_require_encryption = true); optional.test
+	-- lets clients stay unencrypted, and PLAIN and X-TOKEN still wait for TLS
+	-- (allow_unencrypted_plain_auth stays false).
+	local HOST, OPTIONAL_HOST = "a.test", "optional.test";
+	local server;
+
+	setup(function()
+		server = assert(prosody.start({
+			hosts = { HOST, OPTIONAL_HOST },
+			modules = SASL2_MODULES,
+			options = { otp_seed = SEED; token_secret = SECRET },
+			host_options = { [OPTIONAL_HOST] = { c2s_require_encryption = false } },
+		}));
 	end);
 
-	it("refuses PLAIN and X-TOKEN sent anyway over SASL2 without TLS", function()
+	teardown(function()
+		if server then
+			server:stop();
+		end
+	end);
+
+	local function mint(user, host)
+		return prosody.mint({ user = user, host = host or HOST, seed = SEED, secret = SECRET });
+	end
+
+	-- What Prosody logged while f ran.
+	local function logged_during(f)
+		local before = #server:log();
+		local result = f();
+		return server:log():sub(before + 1), result;
+	end
+
+	-- The token was never checked: it still logs in once over STARTTLS.
+	local function assert_unused(user, token, mech, host)
+		local answer = server:login({ jid = user .. "@" .. (host or HOST), mech = mech, password = token });
+		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
+		assert.equal("TLSv1.3", answer.tls);
+	end
+
+	it("offers STARTTLS and no mechanism, and refuses X-TOKEN and PLAIN with encryption-required", function()
+		for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
+			local token = mint("alice");
+			local log, answer = logged_during(function()
+				return server:sasl2_login({ jid = "alice@" .. HOST, mech = mech, password = token, tls = "none", sasl1 = true });
+			end);
+			assert.same({ false, "encryption-required", 0, nil }, { answer.ok, answer.condition, answer.exit_status, answer.tls });
+			assert.is_truthy(answer.features[1]);
+			for _, feature in ipairs(answer.features) do
+				assert.is_truthy(({ starttls = true, limits = true })[feature], feature); -- 13 adds <limits/>
+			end
+			assert.same({}, answer.mechanisms);
+			assert.is_nil(log:find("Token ", 1, true), mech);
+			assert_unused("alice", token, mech);
+		end
+	end);
+
+	it("refuses X-TOKEN and PLAIN over SASL2 (Debian's mod_sasl2 raises instead of answering)", function()
 		if not IS_13 then
 			pending("Prosody " .. INSTALLED .. " has no SASL2");
 			return;
 		end
-		for _, mech in ipairs({ "PLAIN", "X-TOKEN" }) do
-			local token = prosody.mint({ user = "alice", host = "strict-sasl2.test", seed = STRICT_SEED, secret = SECRET });
-			local answer = server:sasl2_login({ jid = "alice@strict-sasl2.test", mech = mech, password = token });
-			assert.same({ false, "invalid-mechanism", {} }, { answer.ok, answer.condition, answer.mechanisms }, mech);
+		-- Both at once: with Debian's mod_sasl2 each waits out its timeout.
+		local mechs, tokens, clients = { "X-TOKEN", "PLAIN" }, {}, {};
+		local log = logged_during(function()
+			for i, mech in ipairs(mechs) do
+				tokens[i] = mint("bob");
+				clients[i] = server:session({ sasl2 = true, jid = "bob@" .. HOST, mech = mech, password = tokens[i],
+					tls = "none", timeout = 2 });
+			end
+			for i = 1, #mechs do
+				clients[i] = assert(clients[i]:login(10), "no answer at all");
+			end
+		end);
+		local _, raised = log:gsub("mod_sasl2.lua:%d+: attempt to index a nil value %(field 'sasl_handler'%)", "");
+		local timeouts = 0;
+		for i, answer in ipairs(clients) do
+			assert.same({ false, {} }, { answer.ok, answer.mechanisms }, mechs[i]);
+			if answer.condition == "timeout" then
+				-- mod_sasl2 13.0.1 and 13.0.6: its failure hook indexes the
+				-- session's missing SASL handler; no <failure/> is sent (README).
+				timeouts = timeouts + 1;
+			else
+				assert.equal("encryption-required", answer.condition, mechs[i]);
+			end
+		end
+		assert.equal(timeouts, raised);
+		assert.is_nil(log:find("Token ", 1, true));
+		for i, mech in ipairs(mechs) do
+			assert_unused("bob", tokens[i], mech);
+		end
+	end);
+
+	it("offers neither X-TOKEN nor PLAIN unencrypted where encryption is optional, and refuses them", function()
+		local opts = { jid = "carol@" .. OPTIONAL_HOST, tls = "none" };
+		for _, protocol in ipairs(IS_13 and { "SASL", "SASL2" } or { "SASL" }) do
+			for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
+				opts.mech, opts.password, opts.sasl1 = mech, mint("carol", OPTIONAL_HOST), protocol == "SASL";
+				local log, answer = logged_during(function() return server:sasl2_login(opts); end);
+				local what = protocol .. " " .. mech;
+				assert.same({ false, 0, {} }, { answer.ok, answer.exit_status, answer.mechanisms }, what);
+				-- mod_saslauth says encryption-required for what insecure_sasl_mechanisms lists (PLAIN)
+				assert.is_truthy(({ ["invalid-mechanism"] = true, ["encryption-required"] = true })[answer.condition],
+					what .. ": " .. tostring(answer.condition));
+				assert.is_truthy(answer.features and answer.features[1], what);
+				assert.is_nil(log:find("Token ", 1, true), what);
+				assert_unused("carol", opts.password, mech, OPTIONAL_HOST);
+			end
 		end
 	end);
 end);
@@ -587,7 +733,7 @@ describe("Prosody 13 reading token_secret with Credential() #e2e", function()
 		shell.write_file(credentials .. "/token_secret", SECRET); -- no trailing newline: it would be part of the key
 		server = assert(prosody.start({
 			hosts = { "a.test" },
-			options = { otp_seed = SEED; allow_unencrypted_plain_auth = true },
+			options = { otp_seed = SEED },
 			config_lines = { 'token_secret = Credential("token_secret")' },
 			env = { CREDENTIALS_DIRECTORY = credentials },
 		}));

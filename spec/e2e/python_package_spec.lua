@@ -1,7 +1,8 @@
 -- End to end: tokens minted by the Python package (python/src, run with the
 -- .venv that scripts/setup makes) log in to a real Prosody, on hosts
 -- configured with the default options and with non-default ones (digits,
--- period, algorithm, nonce length, rotated secrets).
+-- period, algorithm, nonce length, rotated secrets). Logins go over STARTTLS
+-- (spec/support/prosody.lua starts Prosody with TLS, encryption required).
 -- Run from the repository root:  lua5.4 /usr/bin/busted --run=e2e
 
 describe("Prosody with tokens from the Python package #e2e", function()
@@ -10,9 +11,9 @@ describe("Prosody with tokens from the Python package #e2e", function()
 
 	local PYTHON = prosody.repo_root() .. "/.venv/bin/python";
 	local MINT = "import sys; from prosody_token_auth import make_token; "
-		.. "u, h, seed, digits, period, algorithm, nonce_length, *secrets = sys.argv[1:]; "
+		.. "u, h, seed, digits, period, algorithm, nonce_length, fold, *secrets = sys.argv[1:]; "
 		.. "print(make_token(u, h, seed, secrets, digits=int(digits), period=int(period), "
-		.. "algorithm=algorithm, nonce_length=int(nonce_length)))";
+		.. "algorithm=algorithm, nonce_length=int(nonce_length), fold_names=fold == 'fold'))";
 
 	local SEED = prosody.random_base32();
 	local NEW, OLD = prosody.random_base32(), prosody.random_base32();
@@ -26,14 +27,19 @@ describe("Prosody with tokens from the Python package #e2e", function()
 
 	-- A token from the package, as an application would mint it; `secrets` is
 	-- the application's list (the first one signs).
-	local function mint(user, host, secrets, options)
+	-- fold = "fold": make_token(..., fold_names=True).
+	local function run_mint(user, host, secrets, options, fold)
 		local o = options or hosts[host];
 		local words = { "PYTHONPATH=" .. shell.quote(prosody.repo_root() .. "/python/src"), PYTHON, "-c",
-			shell.quote(MINT), shell.quote(user), host, SEED, o.digits, o.period, o.algorithm, o.nonce_length };
+			shell.quote(MINT), shell.quote(user), host, SEED, o.digits, o.period, o.algorithm, o.nonce_length,
+			fold or "-" };
 		for _, s in ipairs(secrets or { NEW }) do
 			words[#words + 1] = shell.quote(s);
 		end
-		local out, status = shell.capture(table.concat(words, " ") .. " 2>&1");
+		return shell.capture(table.concat(words, " ") .. " 2>&1");
+	end
+	local function mint(user, host, secrets, options, fold)
+		local out, status = run_mint(user, host, secrets, options, fold);
 		assert(status == 0, "the package failed: " .. out);
 		local token = out:gsub("\n$", "");
 		minted[#minted + 1] = token;
@@ -47,6 +53,7 @@ describe("Prosody with tokens from the Python package #e2e", function()
 	local function assert_bound(answer, jid)
 		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
 		assert.equal(jid, answer.jid:match("^[^/]+"));
+		assert.equal("TLSv1.3", answer.tls);
 	end
 
 	setup(function()
@@ -58,7 +65,7 @@ describe("Prosody with tokens from the Python package #e2e", function()
 		custom.token_secret = { NEW, OLD }; -- rotation: both verify
 		server = assert(prosody.start({
 			hosts = { "default.test", "custom.test", "short.test" },
-			options = { otp_seed = SEED; token_secret = NEW; allow_unencrypted_plain_auth = true };
+			options = { otp_seed = SEED; token_secret = NEW };
 			host_options = { ["custom.test"] = custom, ["short.test"] = host_options(SHORT) },
 		}));
 	end);
@@ -74,10 +81,14 @@ describe("Prosody with tokens from the Python package #e2e", function()
 		assert_bound(login("bob", "default.test", mint("bob", "default.test"), "PLAIN"), "bob@default.test");
 	end);
 
-	it("signs the nodeprepped name that Prosody checks", function()
+	it("refuses a name that nodeprep changes, and signs the name Prosody checks when told to fold", function()
+		local out, status = run_mint("Carol", "default.test");
+		assert.not_equal(0, status);
+		assert.matches("UnpreparedUsername: username 'Carol' is 'carol' after nodeprep", out, 1, true);
 		-- The client logs in as "Carol"; Prosody nodepreps it to "carol", the
 		-- package signed "carol" although it was asked for "Carol".
-		assert_bound(login("Carol", "default.test", mint("Carol", "default.test"), "PLAIN"), "carol@default.test");
+		assert_bound(login("Carol", "default.test", mint("Carol", "default.test", nil, nil, "fold"), "PLAIN"),
+			"carol@default.test");
 	end);
 
 	it("logs in with 10 digits, 120 s, SHA512, 16-digit nonces and either rotated secret", function()

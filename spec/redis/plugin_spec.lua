@@ -33,6 +33,15 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 		return m, m.provided.auth;
 	end
 
+	-- What the plugin logged about the store (not, say, a first login's "New user").
+	local function store_messages(m, level)
+		local found = {};
+		for _, message in ipairs(fake_module.messages(m, level)) do
+			if message:match("^Replay store") then found[#found + 1] = message; end
+		end
+		return found;
+	end
+
 	local function mint(user)
 		return token_auth.generate_token(user, HOST, { otp_seed = SEED, token_secret = SECRET });
 	end
@@ -47,7 +56,7 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 		local errors = fake_module.messages(m, "error");
 		assert.equal(1, #errors);
 		assert.matches("^Replay store unavailable %(connection [a-z]+%): token logins on example%.com are refused", errors[1]);
-		assert.same({}, fake_module.messages(m, "info"));
+		assert.same({}, store_messages(m, "info"));
 		assert.equal(3, m.counts["results/replay_store_unavailable"]);
 
 		store = assert(redis.start({ port = store.port }));
@@ -59,7 +68,7 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 		until ok or shell.now() > deadline;
 		assert.is_true(ok);
 		assert.same({ "Replay store answers again: token logins on example.com work again" },
-			fake_module.messages(m, "info"));
+			store_messages(m, "info"));
 		-- A second outage is a second error line.
 		store:stop();
 		provider.test_password("alice", mint("alice"));
@@ -96,6 +105,7 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 			handler:select("X-TOKEN");
 			return { handler:process("\0" .. user .. "\0" .. mint(user)) };
 		end
+		if store.stopped then store = assert(redis.start({ port = store.port })); end
 		store:cli("FLUSHALL");
 		assert.equal("success", x_token("frank")[1]);
 		local refused = x_token("frank");

@@ -1,7 +1,7 @@
 -- Prosody with token_replay_store: two real Prosody servers serving the same
 -- VirtualHost on different ports, one real redis-server, a real XMPP client
--- (slixmpp) and tokens minted by pyotp + hmac. Run from the repository root:
---   lua5.4 /usr/bin/busted --run=redis
+-- (slixmpp, over STARTTLS) and tokens minted by pyotp + hmac. Run from the
+-- repository root:  lua5.4 /usr/bin/busted --run=redis
 
 describe("Prosody servers sharing a Redis replay store #redis", function()
 	local prosody = require "spec.support.prosody";
@@ -58,7 +58,6 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 				otp_seed = SEED;
 				token_secret = SECRET;
 				token_replay_store = store.url;
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 			};
 		};
 		a = assert(prosody.start(spec));

@@ -142,7 +142,6 @@ describe("the Redis replay store through Sentinel #redis", function()
 				token_replay_store_sentinels = sentinel_list();
 				token_replay_store_master = NAME;
 				token_replay_store_replicas = 1;
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1
 			};
 		}));
 		local ok, err = pcall(function()

@@ -132,7 +132,6 @@ describe("the Redis replay store over TLS #redis", function()
 				token_secret = secret;
 				token_replay_store = server.url;
 				token_replay_store_ca = certs.ca;
-				allow_unencrypted_plain_auth = true; -- no TLS on 127.0.0.1 for c2s
 			};
 		}));
 		local ok, err = pcall(function()

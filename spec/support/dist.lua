@@ -3,8 +3,9 @@
 --
 --   local dist = require "spec.support.dist"
 --   dist.version                -> Cargo.toml's version, e.g. "0.1.0"
---   dist.rock, dist.deb         -> paths of the binary rock and the .deb (absolute)
---   dist.require_artifacts()    -> raises unless both exist (run `make dist`)
+--   dist.rock, dist.deb         -> paths of the binary rock for Lua 5.4 and the .deb (absolute)
+--   dist.rocks                  -> { ["5.4"] = path, ["5.3"] = path, ["5.2"] = path }: a rock per Lua
+--   dist.require_artifacts()    -> raises unless they all exist (run `make dist`)
 --   dist.files()                -> { lua = { [module] = path }, bin = { [name] = path } }
 --                                  (packaging/manifest.lua: the rockspec's install table)
 --   dist.run(command, env)      -> all output (stdout and stderr), exit status;
@@ -37,7 +38,11 @@ dist.PROSODY13 = "/opt/prosody-token-auth/prosody13/bin/prosody";
 
 dist.version = assert((read_file(repo .. "/Cargo.toml") or ""):match('\nversion = "([^"]+)"'),
 	"no version in Cargo.toml");
-dist.rock = ("%s/dist/prosody-token-auth-%s-1.linux-x86_64.rock"):format(repo, dist.version);
+dist.rocks = {};
+for _, lua in ipairs({ "5.4", "5.3", "5.2" }) do
+	dist.rocks[lua] = ("%s/dist/lua%s/prosody-token-auth-%s-1.linux-x86_64.rock"):format(repo, lua, dist.version);
+end
+dist.rock = dist.rocks["5.4"];
 dist.deb = ("%s/dist/prosody-token-auth_%s_amd64.deb"):format(repo, dist.version);
 
 function dist.exists(path)
@@ -49,7 +54,7 @@ function dist.exists(path)
 end
 
 function dist.require_artifacts()
-	for _, path in ipairs({ dist.rock, dist.deb }) do
+	for _, path in ipairs({ dist.rocks["5.4"], dist.rocks["5.3"], dist.rocks["5.2"], dist.deb }) do
 		assert(dist.exists(path), path .. " is missing: run `make dist` first");
 	end
 end

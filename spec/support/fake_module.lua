@@ -9,7 +9,7 @@
 --   fake_module.setup_paths()
 --   local m = fake_module.new("example.com", "auth_token", { otp_seed = ... })
 --   local ok, err = fake_module.load_plugin(m)   -- runs lua/mod_auth_token.lua
---   m.provided.auth, m.logs, m.counts, m.stores
+--   m.provided.auth, m.logs, m.counts, m.stores, m.items
 --   fake_module.fire(m, "authentication-failure", event)   -- runs m's hooks, by priority
 --
 -- The clock: features.now (a function returning Unix seconds) is what the
@@ -109,13 +109,31 @@ local function add_option_getters(m, options)
 	end
 end
 
--- A keyval store in memory, as module:open_store gives (get/set by user).
+-- A keyval store in memory, as module:open_store gives (get/set by user;
+-- the user nil is the host's own record, kept as data[HOST_KEY]); users()
+-- lists the users with data, as Prosody's internal and SQL storage do.
+local HOST_KEY = {};
+fake_module.HOST_KEY = HOST_KEY;
 local function new_store()
 	local data = {};
 	return {
 		data = data;
-		get = function(_, user) return data[user]; end;
-		set = function(_, user, value) data[user] = value; return true; end;
+		get = function(_, user) return data[user == nil and HOST_KEY or user]; end;
+		set = function(_, user, value) data[user == nil and HOST_KEY or user] = value; return true; end;
+		users = function()
+			local names = {};
+			for name in pairs(data) do
+				if name ~= HOST_KEY then
+					names[#names + 1] = name;
+				end
+			end
+			-- As 0.12's file storage: an iterator that needs its state (the
+			-- generic-for's second value), so a caller that drops it fails here too.
+			return function(state)
+				state.i = state.i + 1;
+				return state.names[state.i];
+			end, { names = names, i = 0 };
+		end;
 	};
 end
 
@@ -131,6 +149,7 @@ function fake_module.new(host, name, options, features)
 		provided = {};  -- kind -> item
 		counts = {};    -- metric or measure name -> count (metric: "name/label")
 		hooks = {};     -- event name -> { { handler, priority }, ... }
+		items = {};     -- kind -> { item, ... } (module:add_item)
 		stores = features.stores or {}; -- store name -> store
 		now = features.now;
 	};
@@ -141,6 +160,12 @@ function fake_module.new(host, name, options, features)
 		self.hooks[event_name] = list;
 		list[#list + 1] = { handler = handler, priority = priority or 0 };
 		table.sort(list, function(a, b) return a.priority > b.priority; end);
+	end
+
+	function m:add_item(kind, item)
+		local list = self.items[kind] or {};
+		self.items[kind] = list;
+		list[#list + 1] = item;
 	end
 
 	function m:open_store(store_name)

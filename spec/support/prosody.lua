@@ -7,27 +7,35 @@
 --       options = { token_secret = "...", ... }, -- global options (Lua values)
 --   }))
 --   server.port, server.pid, server.dir, server.log_path, server:log(), server:alive()
+--   server.tls_port                            -- direct TLS (13's c2s_direct_tls_ports, 0.12's legacy_ssl_ports)
+--   server.certs.ca                            -- the test CA (PEM) that signed the server's certificate
 --   server.version                             -- the version that really ran (from its log)
 --   server:stop(), server:restart()            -- restart: same config, port and data
 --   server:prosodyctl("shell", "user:disable('alice@a.test')") -> output, exit status
 --   prosody.executable(spec)                   -- spec.prosody, TOKEN_AUTH_PROSODY, or "prosody"
 --   prosody.source_dir(exe), prosody.installed_version(exe) -- its CFG_SOURCEDIR, its prosody.version
 --   server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = token })
---       -> { ok = true, jid = "alice@a.test/res" } or { ok = false, condition = ..., text = ... }
+--       -> { ok = true, jid = "alice@a.test/res", tls = "TLSv1.3" } or { ok = false, condition = ..., text = ... }
 --       (legacy SASL, slixmpp: spec/support/xmpp_client.py)
---   server:sasl2_login({ jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE", password = token
---                        [, request_token = "HT-SHA-256-NONE", fast_token = T] })
---       -> the same, plus bound, mechanisms, fast_mechanisms, fast_token
+--   server:sasl2_login({ jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE"|"-EXPR"|"-UNIQ", password = token
+--                        [, request_token = "HT-SHA-256-NONE", fast_token = T, tls_max = "1.2"] })
+--       -> the same, plus bound, features, mechanisms, fast_mechanisms, fast_token, server_proof
 --       (SASL2 + Bind2 + FAST on Prosody 13: spec/support/sasl2_client.py)
+--   Every login goes over STARTTLS, verifying the server's certificate, unless
+--   opts.tls says "direct" (TLS from the first byte, on server.tls_port) or
+--   "none" (plain TCP: what is refused before STARTTLS).
 --   server:session({ [sasl2 = true,] jid = ..., password = token, hold = seconds })
 --       -> handle; handle:login() -> as above, handle:closed() -> { closed = true, condition = ... }
 --   prosody.mint({ user = "alice", host = "a.test", seed = S, secret = K [, time = T, nonce = N] })
 --       -> token (spec/support/mint.py: pyotp + hmac, the README recipe)
 --
--- Everything lives in a fresh temp dir: the config, data_path, pidfile and the
--- log (debug level). c2s listens on a free 127.0.0.1 port; no s2s, no TLS,
--- run_as_root = true when root; started in the foreground with -F (13
--- deprecates daemonize = false; -F works on 0.12 too). The plugins come from
+-- Everything lives in a fresh temp dir: the config, data_path, pidfile, the
+-- log (debug level) and the certificates (spec/support/tls.lua: a test CA and
+-- a server certificate naming every host, in `ssl`). c2s listens on a free
+-- 127.0.0.1 port with STARTTLS, and direct TLS on another; Prosody's default
+-- c2s_require_encryption (true) holds; no s2s; run_as_root = true when root;
+-- started in the foreground with -F (13 deprecates daemonize = false; -F works
+-- on 0.12 too). The plugins come from
 -- <repo>/lua (plugin_paths) and the native module from a copy of
 -- <repo>/build/lua54/token_auth.so found through LUA_CPATH of the Prosody
 -- process; `admin_socket` is in the temp dir for prosodyctl shell. stop()
@@ -35,6 +43,7 @@
 -- that Prosody.
 
 local shell = require "spec.support.shell";
+local tls = require "spec.support.tls";
 local xmpp = require "spec.support.xmpp";
 
 local PYTHON = "/usr/bin/python3"; -- Debian's, with python3-pyotp
@@ -91,9 +100,8 @@ local function write_config(server, spec)
 		"c2s_interfaces = { \"127.0.0.1\" }",
 		"s2s_ports = { }",
 		"component_ports = { }",
-		"c2s_require_encryption = false",
 		"s2s_require_encryption = false",
-		"modules_disabled = { \"s2s\"; \"tls\" }",
+		"modules_disabled = { \"s2s\" }",
 		"statistics = \"internal\"",
 		-- Prosody closes the stream on stanzas over 10000 bytes before login;
 		-- the specs send 10 KB tokens (13.7 KB in base64) to reach the mechanism.
@@ -102,11 +110,20 @@ local function write_config(server, spec)
 	-- No HTTP listener unless the spec asks for one (and then once: Prosody
 	-- warns about an option set twice).
 	local options = {
-		modules_enabled = { "saslauth"; "sasl_token"; table.unpack(spec.modules or {}) };
+		modules_enabled = { "tls"; "saslauth"; "sasl_token"; table.unpack(spec.modules or {}) };
 		authentication = "token";
 		http_ports = {};
 		https_ports = {};
+		ssl = { certificate = server.certs.certificate; key = server.certs.key };
+		-- TCP_NODELAY: after a TLS handshake Prosody's next small write
+		-- otherwise waits for the client's delayed ACK, 40 ms a login
+		-- (measured); it changes when bytes leave, nothing they say.
+		network_settings = { nagle = false };
 	};
+	-- Direct TLS: 13 renamed 0.12's legacy_ssl_* (and warns about the old names).
+	local direct = server.is_13 and "c2s_direct_tls" or "legacy_ssl";
+	options[direct .. "_ports"] = { server.tls_port };
+	options[direct .. "_interfaces"] = { "127.0.0.1" };
 	for k, v in pairs(spec.options or {}) do
 		options[k] = v;
 	end
@@ -178,6 +195,13 @@ local function launch(server, timeout)
 		os.execute(("sh -c %s >/dev/null 2>&1 </dev/null &"):format(shell_quote(watchdog)));
 	end
 	local listening, why = shell.wait_until_listening(server, "prosody", timeout, 0.05);
+	local deadline = shell.now() + timeout;
+	while listening and not shell.port_open(server.tls_port) do
+		if shell.now() > deadline then
+			return nil, "prosody did not open its direct TLS port in time:\n" .. server:log_tail(30);
+		end
+		sleep(0.05);
+	end
 	if not listening then
 		return nil, why;
 	end
@@ -202,6 +226,11 @@ function prosody.start(spec)
 	local dir = shell.temp_dir("prosody-token-auth");
 	os.execute("mkdir -p " .. shell_quote(dir .. "/data") .. " " .. shell_quote(dir .. "/certs"));
 	local executable = prosody.executable(spec);
+	local certs, why_not = tls.make(dir .. "/certs", spec.hosts or { "localhost" });
+	if not certs then
+		os.execute("rm -rf " .. shell_quote(dir));
+		return nil, why_not;
+	end
 	local server = setmetatable({
 		repo = repo;
 		dir = dir;
@@ -209,6 +238,9 @@ function prosody.start(spec)
 		-- prosodyctl lies beside prosody, in /usr/bin as in our Prosody 13 tree.
 		prosodyctl_path = executable:find("/", 1, true) and executable:gsub("prosody$", "prosodyctl") or "prosodyctl";
 		port = prosody.free_port();
+		tls_port = prosody.free_port();
+		certs = certs;
+		is_13 = tonumber((prosody.installed_version(executable) or ""):match("^(%d+)%.") or 0) >= 13;
 		config_path = dir .. "/prosody.cfg.lua";
 		log_path = dir .. "/prosody.log";
 		console_path = dir .. "/console.log";
@@ -359,17 +391,33 @@ end
 -- Logins through the specs' XMPP clients (spec/support/xmpp.lua says what
 -- opts take): legacy SASL (slixmpp), SASL2 with Bind2 and FAST, and a session
 -- held in the background (its output in our temp dir, so stop() removes it).
+-- Each over STARTTLS unless opts.tls is "direct" or "none" (see the top).
+local function client_options(server, opts)
+	local copy = {};
+	for k, v in pairs(opts) do
+		copy[k] = v;
+	end
+	copy.tls = copy.tls or "starttls";
+	if copy.tls ~= "none" then
+		copy.ca_file = copy.ca_file or server.certs.ca;
+	end
+	return copy, copy.tls == "direct" and server.tls_port or server.port;
+end
+
 function server_mt:login(opts)
-	return xmpp.login(self.repo, self.port, opts);
+	local o, port = client_options(self, opts);
+	return xmpp.login(self.repo, port, o);
 end
 
 function server_mt:sasl2_login(opts)
-	return xmpp.sasl2_login(self.repo, self.port, opts);
+	local o, port = client_options(self, opts);
+	return xmpp.sasl2_login(self.repo, port, o);
 end
 
 function server_mt:session(opts)
 	self.sessions_started = (self.sessions_started or 0) + 1;
-	return xmpp.session(self.repo, self.port, ("%s/session-%d.out"):format(self.dir, self.sessions_started), opts);
+	local o, port = client_options(self, opts);
+	return xmpp.session(self.repo, port, ("%s/session-%d.out"):format(self.dir, self.sessions_started), o);
 end
 
 function prosody.hex(bytes)

@@ -5,10 +5,14 @@
 --   xmpp.login(repo, port, { jid = "alice@a.test", mech = "X-TOKEN", password = token })
 --       legacy SASL with slixmpp (spec/support/xmpp_client.py); also token_hex,
 --       raw_sasl_hex, authzid, timeout
---   xmpp.sasl2_login(repo, port, { jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE",
---                                  password = token | fast_token = T [, request_token, client_id] })
---       SASL2 + Bind2 + FAST (spec/support/sasl2_client.py)
+--   xmpp.sasl2_login(repo, port, { jid = ..., mech = "X-TOKEN"|"PLAIN"|"HT-SHA-256-NONE"|
+--                                  "HT-SHA-256-EXPR"|"HT-SHA-256-UNIQ",
+--                                  password = token | fast_token = T [, request_token, client_id,
+--                                  bad_channel_binding = true, sasl1 = true] })
+--       SASL2 + Bind2 + FAST (spec/support/sasl2_client.py; sasl1: an RFC 6120 <auth/> instead)
 --       -> each the client's JSON answer as a table, with .exit_status
+--   Both take tls = "none" (the default) | "starttls" | "direct" with ca_file = the
+--   CA's PEM, and sasl2_login tls_max = "1.2"; an answer's .tls is the TLS version.
 --   xmpp.session(repo, port, out_path, { [sasl2 = true,] hold = seconds, ... })
 --       -> a login left running in the background: handle:login(), handle:closed()
 
@@ -20,12 +24,22 @@ local shell_quote, run = shell.quote, shell.capture;
 
 local xmpp = {};
 
--- Prosody's util.json (Debian's 0.12 is always installed: scripts/setup).
+-- Prosody's util.json (Debian's 0.12 is always installed: scripts/setup);
+-- a JSON null at the top level becomes nil.
 function xmpp.json_decode(text)
 	if not package.path:find("/usr/lib/prosody/?.lua", 1, true) then
 		package.path = "/usr/lib/prosody/?.lua;" .. package.path;
 	end
-	return require "util.json".decode(text);
+	local json = require "util.json";
+	local value = json.decode(text);
+	if type(value) == "table" then
+		for k, v in pairs(value) do
+			if v == json.null then
+				value[k] = nil;
+			end
+		end
+	end
+	return value;
 end
 
 local optional = shell.optional_flag;
@@ -38,6 +52,8 @@ local function legacy_args(port, opts)
 	optional(args, "--authzid", opts.authzid);
 	optional(args, "--timeout", opts.timeout);
 	optional(args, "--hold", opts.hold);
+	optional(args, "--tls", opts.tls);
+	optional(args, "--ca-file", opts.ca_file);
 	return args;
 end
 
@@ -50,6 +66,15 @@ local function sasl2_args(port, opts)
 	optional(args, "--client-id", opts.client_id);
 	optional(args, "--timeout", opts.timeout);
 	optional(args, "--hold", opts.hold);
+	optional(args, "--tls", opts.tls);
+	optional(args, "--ca-file", opts.ca_file);
+	optional(args, "--tls-max", opts.tls_max);
+	if opts.sasl1 then
+		args[#args + 1] = "--sasl1";
+	end
+	if opts.bad_channel_binding then
+		args[#args + 1] = "--bad-channel-binding";
+	end
 	return args;
 end
 

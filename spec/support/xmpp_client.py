@@ -12,15 +12,22 @@ slixmpp's stream and SASL machinery.
     /usr/bin/python3 spec/support/xmpp_client.py --port N --jid user@host \\
         --mech X-TOKEN|PLAIN \\
         (--password TOKEN | --token-hex HEX | --password-file F | --raw-sasl-hex HEX) \\
+        [--tls none|starttls|direct --ca-file CA.pem] \\
         [--authzid A] [--address 127.0.0.1] [--timeout 10] [--hold SECONDS]
 
+--tls starttls upgrades the connection with STARTTLS (a login that ends up
+without TLS is reported as condition "tls-not-used"); --tls direct speaks TLS from the first byte (Prosody's
+c2s_direct_tls_ports / legacy_ssl_ports); either verifies the server's
+certificate for the JID's host against --ca-file. --tls none (the default)
+never starts TLS and lets slixmpp send PLAIN unencrypted.
+
 Output, exactly one line on stdout:
-    {"ok": true, "jid": "<bound full jid>"}
+    {"ok": true, "jid": "<bound full jid>", "tls": "TLSv1.3" (null without TLS)}
     {"ok": false, "condition": "<sasl condition>", "text": "..."}
 Exit status: 0 when the server answered (success, or SASL <failure/>, or the
 mechanism was not offered: condition "mechanism-not-offered", with the offered
 "mechanisms"); 1 when no answer came (condition "timeout", "disconnected",
-"stream-error", "connection-failed"), 2 for bad arguments or a client crash.
+"stream-error", "connection-failed", "tls-not-used"), 2 for bad arguments or a client crash.
 With --hold S after a success: a second line when the server closes the
 session or S seconds pass: {"closed": true, "condition": "<stream error>", "text": "..."}
 or {"closed": false}.
@@ -30,7 +37,9 @@ import argparse
 import asyncio
 import json
 import logging
+import ssl
 import sys
+from pathlib import Path
 
 from slixmpp import ClientXMPP
 from slixmpp.util.sasl.client import Mech, sasl_mech, MECHANISMS
@@ -72,10 +81,15 @@ def parse_args(argv):
     secret.add_argument("--password-file", help="read the token from this file (one trailing newline is dropped)")
     secret.add_argument("--raw-sasl-hex", help="the whole SASL message as hex bytes")
     p.add_argument("--authzid", default="", help="authorization identity (default empty)")
+    p.add_argument("--tls", choices=["none", "starttls", "direct"], default="none")
+    p.add_argument("--ca-file", help="the CA that signed the server's certificate (PEM)")
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--hold", type=float, default=0.0, help="after a success, wait this long for the server to close")
     p.add_argument("--debug", action="store_true", help="slixmpp debug log on stderr")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.tls != "none" and args.ca_file is None:
+        p.error("--tls %s needs --ca-file" % args.tls)
+    return args
 
 
 def main(argv):
@@ -109,7 +123,10 @@ def main(argv):
         xmpp.credentials["authzid"] = args.authzid
     mechanisms = xmpp["feature_mechanisms"]
     mechanisms.use_mech = mech_name
-    mechanisms.unencrypted_plain = True  # test servers run without TLS on 127.0.0.1
+    if args.tls == "none":
+        mechanisms.unencrypted_plain = True  # what the server accepts is for the server to say
+    else:
+        xmpp.ca_certs = Path(args.ca_file)
 
     loop = asyncio.get_event_loop()
     done = loop.create_future()
@@ -122,8 +139,17 @@ def main(argv):
             closed.set_result({"closed": True, "condition": text.split(" ")[0] if text else result["condition"],
                                "text": text.partition(" ")[2]})
 
+    def tls_version():
+        transport = xmpp.transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        return tls.version() if isinstance(tls, (ssl.SSLObject, ssl.SSLSocket)) else None
+
     def on_bind(jid):
-        finish({"ok": True, "jid": str(jid)}, 0)
+        tls = tls_version()
+        if tls is None and args.tls != "none":  # slixmpp goes on in the clear when STARTTLS is not offered
+            finish({"ok": False, "condition": "tls-not-used", "text": "logged in without TLS"}, 1)
+        else:
+            finish({"ok": True, "jid": str(jid), "tls": tls}, 0)
 
     def on_failed_auth(stanza):
         finish({"ok": False, "condition": stanza["condition"], "text": stanza["text"]}, 0)
@@ -149,7 +175,8 @@ def main(argv):
     xmpp.add_event_handler("disconnected", on_disconnected)
     xmpp.add_event_handler("connection_failed", on_connection_failed)
 
-    xmpp.connect((args.address, args.port), force_starttls=False, disable_starttls=True)
+    xmpp.connect((args.address, args.port), use_ssl=args.tls == "direct",
+                 force_starttls=args.tls == "starttls", disable_starttls=args.tls != "starttls")
     try:
         result, status = loop.run_until_complete(asyncio.wait_for(done, args.timeout))
     except asyncio.TimeoutError:

@@ -44,6 +44,8 @@ __all__ = [
     "MIN_SEED_BYTES",
     "NONCE_LENGTHS",
     "PERIODS",
+    "UnpreparedDomain",
+    "UnpreparedUsername",
     "bare_jid",
     "make_token",
     "nameprep",
@@ -122,6 +124,27 @@ def _unix_time(now: Optional[Time]) -> float:
     return float(now)
 
 
+class UnpreparedUsername(InvalidUsername):
+    """The username is valid but nodeprep changes it (case, width, ignorable
+    characters): Prosody would log in the prepared name, perhaps someone else's."""
+
+    def __init__(self, given: str, prepared: str) -> None:
+        super().__init__(
+            f"username {ascii(given)} is {ascii(prepared)} after nodeprep, the account Prosody logs in; "
+            f"mint for {ascii(prepared)} if that account is this user's, or pass fold_names=True")
+        self.given, self.prepared = given, prepared
+
+
+class UnpreparedDomain(InvalidDomain):
+    """The domain is valid but nameprep changes it."""
+
+    def __init__(self, given: str, prepared: str) -> None:
+        super().__init__(
+            f"domain {ascii(given)} is {ascii(prepared)} after nameprep, the host Prosody serves; "
+            f"mint for {ascii(prepared)}, or pass fold_names=True")
+        self.given, self.prepared = given, prepared
+
+
 def _check(name: str, value: int, allowed: range) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
         raise ValueError(f"{name} must be an integer from {allowed.start} to {allowed.stop - 1}")
@@ -168,13 +191,14 @@ def make_token(
     nonce_length: int = 32,
     now: Optional[Time] = None,
     nonce: Optional[str] = None,
+    fold_names: bool = False,
 ) -> str:
     """Mint a one-time token that logs `username@domain` in to Prosody.
 
     Args:
-        username: the account's localpart; nodeprepped here as Prosody
-            checks it (`Alice` signs as `alice`).
-        domain: the Prosody VirtualHost; nameprepped.
+        username: the account's localpart as Prosody keys it: already
+            nodeprepped (`alice`, not `Alice`, `ＡＬＩＣＥ` or `ali\u00adce`).
+        domain: the Prosody VirtualHost, already nameprepped.
         otp_seed: the server's `otp_seed` (base32, any case, '=' ignored).
         token_secret: the server's `token_secret` (the bytes of the string,
             not base32-decoded), or its list: the first one signs.
@@ -186,14 +210,22 @@ def make_token(
             the system clock by default. Naive datetimes are refused.
         nonce: the nonce digits; random (CSPRNG) by default. Fixed nonces
             are for tests and worked examples only: a nonce must never repeat.
+        fold_names: accept a username or domain that nodeprep or nameprep
+            changes and sign the prepared form. Off by default: names that
+            differ only in case, width or invisible characters are one
+            account to Prosody, so an application that checks only
+            exact-string uniqueness would hand out someone else's account.
 
     Returns:
         The token, e.g. `"28470195" + 32 nonce digits + " " + 44 base64 characters`.
         It is accepted once, within the server's window around `now`.
 
     Raises:
-        InvalidUsername: the username is empty or nodeprep refuses it.
-        InvalidDomain: the domain is empty or nameprep refuses it.
+        InvalidUsername: the username is empty or nodeprep refuses it;
+            UnpreparedUsername (a subclass) when nodeprep changes it and
+            fold_names is false.
+        InvalidDomain: the domain is empty or nameprep refuses it;
+            UnpreparedDomain when nameprep changes it and fold_names is false.
         ValueError: an option outside the server's range, a bad seed or
             secret, a naive datetime, a nonce of the wrong length.
         TypeError: an argument of the wrong type.
@@ -207,7 +239,12 @@ def make_token(
         nonce = new_nonce(nonce_length)
     elif not isinstance(nonce, str) or len(nonce) != nonce_length or not nonce.isascii() or not nonce.isdigit():
         raise ValueError(f"nonce must be {nonce_length} decimal digits")
-    jid = bare_jid(username, domain)
+    user, host = nodeprep(username), nameprep(domain)
+    if not fold_names and user != username:
+        raise UnpreparedUsername(username, user)
+    if not fold_names and host != domain:
+        raise UnpreparedDomain(domain, host)
+    jid = f"{user}@{host}"
     # The OTP is HOTP at step floor(Unix time / period), T0 = 0 (RFC 6238):
     # computed from the step, so no datetime (and no clock zone) is involved.
     step = math.floor(_unix_time(now) / period)
