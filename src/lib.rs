@@ -16,6 +16,7 @@
 pub mod detail;
 pub mod error;
 pub mod input;
+pub mod jwt;
 pub mod names;
 pub mod options;
 mod poll;

@@ -70,29 +70,41 @@ fn string_value(option: &'static str, value: &Value) -> Result<Vec<u8>, ConfigEr
     }
 }
 
-fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
+fn bool_value(option: &'static str, value: &Value) -> Result<bool, ConfigError> {
+    match value {
+        Value::Boolean(flag) => Ok(*flag),
+        other => Err(ConfigError::new(option, format!("must be true or false, got {}", type_name(other)))),
+    }
+}
+
+/// A string or a list of strings (at most `max`; a Prosody set or list
+/// arrives as a plain list).
+fn strings_value(option: &'static str, value: &Value, max: usize) -> Result<Vec<Vec<u8>>, ConfigError> {
     match value {
         Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
         Value::Table(list) => {
             let count = list.raw_len();
             if count == 0 {
-                return Err(ConfigError::new("token_secret", "is an empty list"));
+                return Err(ConfigError::new(option, "is an empty list"));
             }
-            if count > crate::token::MAX_SECRETS {
-                return Err(ConfigError::new("token_secret", "lists too many secrets"));
+            if count > max {
+                return Err(ConfigError::new(option, format!("lists more than {max} values")));
             }
             (1..=count)
                 .map(|index| match list.raw_get::<Value>(index) {
                     Ok(Value::String(text)) => Ok(text.as_bytes().to_vec()),
-                    _ => Err(ConfigError::new("token_secret", format!("entry {index} is not a string"))),
+                    _ => Err(ConfigError::new(option, format!("entry {index} is not a string"))),
                 })
                 .collect()
         }
-        other => Err(ConfigError::new(
-            "token_secret",
-            format!("must be a string or a list of strings, got {}", type_name(other)),
-        )),
+        other => {
+            Err(ConfigError::new(option, format!("must be a string or a list of strings, got {}", type_name(other))))
+        }
     }
+}
+
+fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
+    strings_value("token_secret", value, crate::token::MAX_SECRETS)
 }
 
 /// What a config table says, beside the scheme's own options.
@@ -132,6 +144,22 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
             b"replay_store_timeout" => {
                 options.replay_store_timeout = Some(integer_value("replay_store_timeout", &value)?);
             }
+            b"jwt_keys" => options.jwt.keys = Some(string_value("jwt_keys", &value)?),
+            b"jwt_secret" => options.jwt.secrets = strings_value("jwt_secret", &value, crate::token::MAX_SECRETS)?,
+            b"jwt_secret_algorithm" => {
+                options.jwt.secret_algorithm = Some(string_value("jwt_secret_algorithm", &value)?);
+            }
+            b"jwt_algorithms" => {
+                options.jwt.algorithms = Some(strings_value("jwt_algorithms", &value, crate::jwt::Alg::ALL.len())?);
+            }
+            b"jwt_leeway" => options.jwt.leeway = Some(integer_value("jwt_leeway", &value)?),
+            b"jwt_max_lifetime" => options.jwt.max_lifetime = Some(integer_value("jwt_max_lifetime", &value)?),
+            b"jwt_issuer" => options.jwt.issuers = strings_value("jwt_issuer", &value, crate::jwt::MAX_ALLOWED)?,
+            b"jwt_audience" => options.jwt.audiences = strings_value("jwt_audience", &value, crate::jwt::MAX_ALLOWED)?,
+            b"jwt_username_claim" => {
+                options.jwt.username_claim = Some(string_value("jwt_username_claim", &value)?);
+            }
+            b"jwt_single_use" => options.jwt.single_use = Some(bool_value("jwt_single_use", &value)?),
             b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
             b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
             other => {
@@ -156,8 +184,88 @@ fn verdict<T>(result: Result<T, Reason>) -> (Option<bool>, Option<&'static str>)
     }
 }
 
+/// A JSON value as a Lua value: objects and arrays as tables, integers
+/// as integers where they fit, `null` as nil.
+fn json_to_lua(lua: &Lua, value: &serde_json::Value) -> LuaResult<Value> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        Json::Null => Value::Nil,
+        Json::Bool(flag) => Value::Boolean(*flag),
+        Json::Number(number) => match number.as_i64().and_then(|n| mlua::Integer::try_from(n).ok()) {
+            Some(integer) => Value::Integer(integer),
+            None => Value::Number(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(text) => Value::String(lua.create_string(text)?),
+        Json::Array(items) => {
+            let list = lua.create_table_with_capacity(items.len(), 0)?;
+            for (index, item) in items.iter().enumerate() {
+                list.raw_set(index + 1, json_to_lua(lua, item)?)?;
+            }
+            Value::Table(list)
+        }
+        Json::Object(members) => {
+            let table = lua.create_table_with_capacity(0, members.len())?;
+            for (name, member) in members {
+                table.raw_set(name.as_str(), json_to_lua(lua, member)?)?;
+            }
+            Value::Table(table)
+        }
+    })
+}
+
+/// `set_jwt_keys(keys)`: a new key set (JWKS, JWK or PEM text, or a file
+/// path) for a verifier that takes JWTs: `true`, or `nil, message` with
+/// the old set kept. Asking a verifier without JWT keys is misuse.
+fn set_jwt_keys(verifier: &mut Verifier, function: &str, keys: &[u8]) -> LuaResult<(Option<bool>, Option<String>)> {
+    let Some(jwt) = verifier.jwt_mut() else {
+        return Err(misuse(function, "this verifier takes no JWTs (no jwt_keys or jwt_secret)"));
+    };
+    match crate::jwt::load_keys(keys) {
+        Ok(set) => {
+            jwt.set_keys(set);
+            Ok((Some(true), None))
+        }
+        Err(err) => Ok((None, Some(err.to_string()))),
+    }
+}
+
+/// `jwt_keys()`: the keys in use, `{ { kid = ..., alg = ... }, ... }`
+/// (secrets not listed), and how many JWKs were passed over.
+fn jwt_keys(lua: &Lua, verifier: &Verifier) -> LuaResult<(Table, usize)> {
+    let list = lua.create_table()?;
+    let Some(jwt) = verifier.jwt() else { return Ok((list, 0)) };
+    for (index, key) in jwt.keys().iter().enumerate() {
+        let entry = lua.create_table()?;
+        entry.set("kid", key.kid.as_deref())?;
+        entry.set("alg", key.alg.name())?;
+        list.raw_set(index + 1, entry)?;
+    }
+    Ok((list, jwt.skipped()))
+}
+
 /// A verifier as Lua sees it: `verifier:verify(...)`, `verifier:stats()`.
 struct LuaVerifier(Verifier);
+
+/// `token_auth.new_jwt_verifier{...}`: `verify(token [, time])` returns
+/// the claims.
+struct LuaJwtVerifier(Verifier);
+
+impl UserData for LuaJwtVerifier {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method_mut("verify", |lua, this, (token, time): (Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
+            Ok(match this.0.verify_jwt(&token, time.unwrap_or_else(now)) {
+                Ok(verified) => (json_to_lua(lua, &serde_json::Value::Object(verified.claims))?, None),
+                Err(reason) => (Value::Nil, Some(reason.code())),
+            })
+        });
+        methods.add_method_mut("set_keys", |_, this, keys: Bytes| set_jwt_keys(&mut this.0, "set_keys", &keys));
+        methods.add_method("keys", |lua, this, ()| jwt_keys(lua, &this.0));
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("token_auth JWT verifier ({} keys)", this.0.jwt().map_or(0, |jwt| jwt.keys().len())))
+        });
+    }
+}
 
 impl UserData for LuaVerifier {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -235,6 +343,8 @@ impl UserData for LuaVerifier {
             Some(store) => Ok(verdict(store.ping())),
             None => Err(misuse("ping_store", "this verifier has no replay_store")),
         });
+        methods.add_method_mut("set_jwt_keys", |_, this, keys: Bytes| set_jwt_keys(&mut this.0, "set_jwt_keys", &keys));
+        methods.add_method("jwt_keys", |lua, this, ()| jwt_keys(lua, &this.0));
         methods.add_meta_method("__tostring", |_, this, ()| {
             Ok(match this.0.replay() {
                 Replay::Local(cache) => format!("token_auth verifier ({} live replay entries)", cache.len()),
@@ -275,15 +385,40 @@ fn generate_token(_: &Lua, (username, host, config): (Bytes, Bytes, Value)) -> L
         .map_err(|reason| misuse("generate_token", reason))
 }
 
-fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
-    let made = read_config(&config).and_then(|(options, extras)| {
+fn verifier_from(config: &Value) -> Result<Verifier, ConfigError> {
+    read_config(config).and_then(|(options, extras)| {
         if extras.time.is_some() || extras.nonce.is_some() {
             return Err(ConfigError::new("config", "time and nonce are not verifier options"));
         }
         Verifier::new(&options)
+    })
+}
+
+fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
+    made_verifier(lua, verifier_from(&config).map(LuaVerifier))
+}
+
+/// Takes the `jwt_*` and `replay_*` options; `jwt_keys` or `jwt_secret`
+/// is required, the mod_auth_token options are refused.
+fn new_jwt_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
+    let made = verifier_from(&config).and_then(|verifier| {
+        if verifier.scheme().is_some() {
+            return Err(ConfigError::new("config", "otp_seed and token_secret are not JWT verifier options"));
+        }
+        if verifier.jwt().is_none() {
+            return Err(ConfigError::new("jwt_keys", "is not set (nor jwt_secret)"));
+        }
+        Ok(LuaJwtVerifier(verifier))
     });
+    made_verifier(lua, made)
+}
+
+fn made_verifier<T: UserData + mlua::MaybeSend + 'static>(
+    lua: &Lua,
+    made: Result<T, ConfigError>,
+) -> LuaResult<MultiValue> {
     match made {
-        Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(LuaVerifier(verifier))?)])),
+        Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(verifier)?)])),
         // `nil, message, option`: callers name the option without parsing the message.
         Err(err) => Ok(MultiValue::from_iter([
             Value::Nil,
@@ -337,6 +472,7 @@ fn options_table(lua: &Lua) -> LuaResult<Table> {
         match spec.default {
             options::Default::Integer(value) => entry.set("default", value)?,
             options::Default::Text(text) => entry.set("default", text)?,
+            options::Default::Boolean(flag) => entry.set("default", flag)?,
             options::Default::Required => entry.set("required", true)?,
             options::Default::None => {}
         }
@@ -407,6 +543,7 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
     exports.set("verify_token", lua.create_function(verify_token)?)?;
     exports.set("generate_token", lua.create_function(generate_token)?)?;
     exports.set("new_verifier", lua.create_function(new_verifier)?)?;
+    exports.set("new_jwt_verifier", lua.create_function(new_jwt_verifier)?)?;
     exports.set("explain", lua.create_function(explain)?)?;
     exports.set(
         "new_seed",

@@ -7,7 +7,7 @@
 //! [`OPTIONS`] and a key in the binding's config reader; the plugin and
 //! the command then read it without further change.
 
-use crate::{replay, scheme, store, token, totp};
+use crate::{jwt, replay, scheme, store, token, totp};
 
 /// What kind of value an option takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum Kind {
     String,
     /// An integer within [`OptionSpec::min`]..=[`OptionSpec::max`].
     Integer,
+    /// `true` or `false`.
+    Boolean,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Strings => "strings",
             Kind::String => "string",
             Kind::Integer => "integer",
+            Kind::Boolean => "boolean",
         }
     }
 }
@@ -42,6 +45,8 @@ pub enum Default {
     Integer(i64),
     /// A string default.
     Text(&'static str),
+    /// A boolean default.
+    Boolean(bool),
     /// Unset by default, and optional.
     None,
 }
@@ -71,6 +76,12 @@ pub struct OptionSpec {
 
 /// The ranges are small constants: every conversion below is exact.
 const fn int(value: usize) -> i64 {
+    value as i64
+}
+
+/// Seconds from the JWT ranges (at most a year): the conversion is exact.
+#[allow(clippy::cast_possible_wrap)]
+const fn secs(value: u64) -> i64 {
     value as i64
 }
 
@@ -214,6 +225,116 @@ pub const OPTIONS: &[OptionSpec] = &[
         verifier_only: true,
         description: "milliseconds to wait for the replay store's reply",
     },
+    OptionSpec {
+        name: "jwt_keys",
+        prosody: "token_jwt_keys",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a JWKS, JWK or PEM public keys (a file path, or the text itself): JWTs signed by these keys are accepted",
+    },
+    OptionSpec {
+        name: "jwt_secret",
+        prosody: "token_jwt_secret",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "HMAC secret for HS* JWTs (raw bytes, at least the hash's size), or a list of up to 8",
+    },
+    OptionSpec {
+        name: "jwt_secret_algorithm",
+        prosody: "token_jwt_secret_algorithm",
+        kind: Kind::String,
+        default: Default::Text("HS256"),
+        min: None,
+        max: None,
+        choices: &["HS256", "HS384", "HS512"],
+        verifier_only: true,
+        description: "the one algorithm the JWT secrets serve",
+    },
+    OptionSpec {
+        name: "jwt_algorithms",
+        prosody: "token_jwt_algorithms",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &jwt::Alg::NAMES,
+        verifier_only: true,
+        description: "accepted JWT algorithms (default: all; each key still serves only its own)",
+    },
+    OptionSpec {
+        name: "jwt_leeway",
+        prosody: "token_jwt_leeway",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_LEEWAY)),
+        min: Some(secs(*jwt::LEEWAY.start())),
+        max: Some(secs(*jwt::LEEWAY.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "seconds of clock skew allowed on exp, nbf and iat",
+    },
+    OptionSpec {
+        name: "jwt_max_lifetime",
+        prosody: "token_jwt_max_lifetime",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_MAX_LIFETIME)),
+        min: Some(secs(*jwt::MAX_LIFETIME.start())),
+        max: Some(secs(*jwt::MAX_LIFETIME.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "longest accepted JWT lifetime in seconds (exp - iat, or exp - now without iat)",
+    },
+    OptionSpec {
+        name: "jwt_issuer",
+        prosody: "token_jwt_issuer",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "accepted iss values (when set, iss is required)",
+    },
+    OptionSpec {
+        name: "jwt_audience",
+        prosody: "token_jwt_audience",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "accepted aud values (when set, aud must name one)",
+    },
+    OptionSpec {
+        name: "jwt_username_claim",
+        prosody: "token_jwt_username_claim",
+        kind: Kind::String,
+        default: Default::Text(jwt::DEFAULT_USERNAME_CLAIM),
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "the claim naming the user: a localpart, or a bare JID on this host",
+    },
+    OptionSpec {
+        name: "jwt_single_use",
+        prosody: "token_jwt_single_use",
+        kind: Kind::Boolean,
+        default: Default::Boolean(true),
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a JWT logs in once (by jti, else its signature); false allows reuse until exp",
+    },
 ];
 
 /// The option named `name` in a config table.
@@ -262,6 +383,14 @@ mod tests {
             "replay_store_timeout" => {
                 options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
                 options.replay_store_timeout = Some(value);
+            }
+            "jwt_leeway" | "jwt_max_lifetime" => {
+                options.jwt.secrets = vec![[7u8; 32].to_vec()];
+                if name == "jwt_leeway" {
+                    options.jwt.leeway = Some(value);
+                } else {
+                    options.jwt.max_lifetime = Some(value);
+                }
             }
             other => panic!("no test for {other}"),
         };
