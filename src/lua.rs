@@ -385,32 +385,30 @@ fn generate_token(_: &Lua, (username, host, config): (Bytes, Bytes, Value)) -> L
         .map_err(|reason| misuse("generate_token", reason))
 }
 
-fn verifier_from(config: &Value) -> Result<Verifier, ConfigError> {
-    read_config(config).and_then(|(options, extras)| {
-        if extras.time.is_some() || extras.nonce.is_some() {
-            return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+fn verifier_from(config: &Value, jwt_only: bool) -> Result<Verifier, ConfigError> {
+    let (options, extras) = read_config(config)?;
+    if extras.time.is_some() || extras.nonce.is_some() {
+        return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+    }
+    if jwt_only {
+        if options.otp_seed.is_some() || !options.token_secrets.is_empty() {
+            return Err(ConfigError::new("config", "otp_seed and token_secret are not JWT verifier options"));
         }
-        Verifier::new(&options)
-    })
+        if !options.jwt.has_keys() {
+            return Err(ConfigError::new("jwt_keys", "is not set (nor jwt_secret)"));
+        }
+    }
+    Verifier::new(&options)
 }
 
 fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
-    made_verifier(lua, verifier_from(&config).map(LuaVerifier))
+    made_verifier(lua, verifier_from(&config, false).map(LuaVerifier))
 }
 
 /// Takes the `jwt_*` and `replay_*` options; `jwt_keys` or `jwt_secret`
 /// is required, the mod_auth_token options are refused.
 fn new_jwt_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
-    let made = verifier_from(&config).and_then(|verifier| {
-        if verifier.scheme().is_some() {
-            return Err(ConfigError::new("config", "otp_seed and token_secret are not JWT verifier options"));
-        }
-        if verifier.jwt().is_none() {
-            return Err(ConfigError::new("jwt_keys", "is not set (nor jwt_secret)"));
-        }
-        Ok(LuaJwtVerifier(verifier))
-    });
-    made_verifier(lua, made)
+    made_verifier(lua, verifier_from(&config, true).map(LuaJwtVerifier))
 }
 
 fn made_verifier<T: UserData + mlua::MaybeSend + 'static>(

@@ -51,7 +51,8 @@ fn decode(part: &[u8]) -> Result<Vec<u8>, Reason> {
 ///
 /// # Errors
 /// [`Reason::JwtTooLarge`], [`Reason::JwtMalformed`],
-/// [`Reason::JwtBadEncoding`] or [`Reason::JwtBadHeader`].
+/// [`Reason::JwtBadEncoding`], [`Reason::JwtBadHeader`] or
+/// [`Reason::JwtAlgNone`] (unsigned: `alg` is `none`, in any case).
 pub fn parse(token: &[u8]) -> Result<Compact<'_>, Reason> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Reason::JwtTooLarge);
@@ -61,7 +62,7 @@ pub fn parse(token: &[u8]) -> Result<Compact<'_>, Reason> {
     else {
         return Err(Reason::JwtMalformed);
     };
-    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+    if header.is_empty() || payload.is_empty() {
         return Err(Reason::JwtMalformed);
     }
     if header.len() > MAX_HEADER_CHARS || signature.len() > (MAX_SIGNATURE_BYTES * 4).div_ceil(3) {
@@ -81,6 +82,13 @@ pub fn parse(token: &[u8]) -> Result<Compact<'_>, Reason> {
         Some(Value::String(alg)) => alg.clone(),
         _ => return Err(Reason::JwtBadHeader),
     };
+    // An unsigned token says so, whatever else is wrong with it.
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(Reason::JwtAlgNone);
+    }
+    if signature.is_empty() {
+        return Err(Reason::JwtMalformed);
+    }
     let kid = match header_object.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
@@ -218,6 +226,8 @@ mod tests {
             (token(r#"{"alg":"HS256","alg":"none"}"#, "{}"), Reason::JwtBadHeader),
             (token(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#, "{}"), Reason::JwtBadHeader),
             (token(r#"{"alg":"HS256"} x"#, "{}"), Reason::JwtBadHeader),
+            (format!("{}.e30.", b64(r#"{"alg":"none"}"#)), Reason::JwtAlgNone),
+            (token(r#"{"alg":"NONE","kid":7}"#, "{}"), Reason::JwtAlgNone),
             (format!("{}.e30.c2ln", "a".repeat(MAX_HEADER_CHARS + 1)), Reason::JwtTooLarge),
             (format!("{good_header}.{}.c2ln", "a".repeat(MAX_TOKEN_BYTES)), Reason::JwtTooLarge),
         ] {
