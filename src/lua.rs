@@ -145,6 +145,8 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
                 options.replay_store_timeout = Some(integer_value("replay_store_timeout", &value)?);
             }
             b"jwt_keys" => options.jwt.keys = Some(string_value("jwt_keys", &value)?),
+            b"jwt_keys_url" => options.jwt.keys_url = Some(string_value("jwt_keys_url", &value)?),
+            b"jwt_keys_refresh" => options.jwt.keys_refresh = Some(integer_value("jwt_keys_refresh", &value)?),
             b"jwt_secret" => options.jwt.secrets = strings_value("jwt_secret", &value, crate::token::MAX_SECRETS)?,
             b"jwt_secret_algorithm" => {
                 options.jwt.secret_algorithm = Some(string_value("jwt_secret_algorithm", &value)?);
@@ -213,14 +215,25 @@ fn json_to_lua(lua: &Lua, value: &serde_json::Value) -> LuaResult<Value> {
     })
 }
 
-/// `set_jwt_keys(keys)`: a new key set (JWKS, JWK or PEM text, or a file
-/// path) for a verifier that takes JWTs: `true`, or `nil, message` with
+/// `set_jwt_keys(keys [, is_text])`: a new key set (JWKS, JWK or PEM
+/// text, or a file path unless `is_text`) for a verifier that takes JWTs: `true`, or `nil, message` with
 /// the old set kept. Asking a verifier without JWT keys is misuse.
-fn set_jwt_keys(verifier: &mut Verifier, function: &str, keys: &[u8]) -> LuaResult<(Option<bool>, Option<String>)> {
+fn set_jwt_keys(
+    verifier: &mut Verifier,
+    function: &str,
+    keys: &[u8],
+    is_text: bool,
+) -> LuaResult<(Option<bool>, Option<String>)> {
     let Some(jwt) = verifier.jwt_mut() else {
-        return Err(misuse(function, "this verifier takes no JWTs (no jwt_keys or jwt_secret)"));
+        return Err(misuse(function, "this verifier takes no JWTs (no jwt_keys, jwt_keys_url or jwt_secret)"));
     };
-    match crate::jwt::load_keys(keys) {
+    // Text from the network is never taken for a file path.
+    let loaded = if is_text {
+        crate::jwt::KeySet::parse(keys).map_err(|err| ConfigError::new("jwt_keys", err.to_string()))
+    } else {
+        crate::jwt::load_keys(keys)
+    };
+    match loaded {
         Ok(set) => {
             jwt.set_keys(set);
             Ok((Some(true), None))
@@ -259,7 +272,9 @@ impl UserData for LuaJwtVerifier {
                 Err(reason) => (Value::Nil, Some(reason.code())),
             })
         });
-        methods.add_method_mut("set_keys", |_, this, keys: Bytes| set_jwt_keys(&mut this.0, "set_keys", &keys));
+        methods.add_method_mut("set_keys", |_, this, (keys, is_text): (Bytes, Option<bool>)| {
+            set_jwt_keys(&mut this.0, "set_keys", &keys, is_text.unwrap_or(false))
+        });
         methods.add_method("keys", |lua, this, ()| jwt_keys(lua, &this.0));
         methods.add_meta_method("__tostring", |_, this, ()| {
             Ok(format!("token_auth JWT verifier ({} keys)", this.0.jwt().map_or(0, |jwt| jwt.keys().len())))
@@ -343,7 +358,18 @@ impl UserData for LuaVerifier {
             Some(store) => Ok(verdict(store.ping())),
             None => Err(misuse("ping_store", "this verifier has no replay_store")),
         });
-        methods.add_method_mut("set_jwt_keys", |_, this, keys: Bytes| set_jwt_keys(&mut this.0, "set_jwt_keys", &keys));
+        // A JWT that names its own user (OAUTHBEARER): the username, or
+        // `nil, reason`.
+        methods.add_method_mut("verify_bearer", |_, this, (host, token, time): (Bytes, Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("verify_bearer", format!("time {problem}")))?;
+            Ok(match this.0.verify_bearer(&host, &token, time.unwrap_or_else(now)) {
+                Ok((username, _)) => (Some(username), None),
+                Err(reason) => (None, Some(reason.code())),
+            })
+        });
+        methods.add_method_mut("set_jwt_keys", |_, this, (keys, is_text): (Bytes, Option<bool>)| {
+            set_jwt_keys(&mut this.0, "set_jwt_keys", &keys, is_text.unwrap_or(false))
+        });
         methods.add_method("jwt_keys", |lua, this, ()| jwt_keys(lua, &this.0));
         methods.add_meta_method("__tostring", |_, this, ()| {
             Ok(match this.0.replay() {

@@ -237,6 +237,28 @@ pub const OPTIONS: &[OptionSpec] = &[
         description: "a JWKS, JWK or PEM public keys (a file path, or the text itself): JWTs signed by these keys are accepted",
     },
     OptionSpec {
+        name: "jwt_keys_url",
+        prosody: "token_jwt_keys_url",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a JWKS URL (http:// or https://) the plugin fetches at load, every jwt_keys_refresh seconds and on an unknown kid",
+    },
+    OptionSpec {
+        name: "jwt_keys_refresh",
+        prosody: "token_jwt_keys_refresh",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_KEYS_REFRESH)),
+        min: Some(secs(*jwt::KEYS_REFRESH.start())),
+        max: Some(secs(*jwt::KEYS_REFRESH.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "seconds between two fetches of jwt_keys_url",
+    },
+    OptionSpec {
         name: "jwt_secret",
         prosody: "token_jwt_secret",
         kind: Kind::Strings,
@@ -384,12 +406,13 @@ mod tests {
                 options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
                 options.replay_store_timeout = Some(value);
             }
-            "jwt_leeway" | "jwt_max_lifetime" => {
+            "jwt_leeway" | "jwt_max_lifetime" | "jwt_keys_refresh" => {
                 options.jwt.secrets = vec![[7u8; 32].to_vec()];
-                if name == "jwt_leeway" {
-                    options.jwt.leeway = Some(value);
-                } else {
-                    options.jwt.max_lifetime = Some(value);
+                options.jwt.keys_url = Some(b"https://idp.example/jwks".to_vec());
+                match name {
+                    "jwt_leeway" => options.jwt.leeway = Some(value),
+                    "jwt_max_lifetime" => options.jwt.max_lifetime = Some(value),
+                    _ => options.jwt.keys_refresh = Some(value),
                 }
             }
             other => panic!("no test for {other}"),

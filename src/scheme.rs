@@ -507,6 +507,26 @@ impl Verifier {
         })
     }
 
+    /// A bearer JWT that names its own user (SASL OAUTHBEARER): the
+    /// signature and claims, the user from the username claim on `host`,
+    /// then the replay check as for [`Self::verify`], waited for.
+    ///
+    /// # Errors
+    /// [`Reason::JwtMalformed`] when no JWT keys are configured; else as
+    /// [`Jwt::verify`], and the replay reasons.
+    pub fn verify_bearer(&mut self, host: &[u8], token: &[u8], now: u64) -> Result<(String, jwt::Verified), Reason> {
+        if let Replay::Local(cache) = &mut self.replay {
+            cache.expire(now, replay::EXPIRY_BATCH);
+        }
+        let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
+        let verified = jwt.verify_claims(token, now)?;
+        let username = jwt.policy().username_for(&verified.claims, host)?;
+        if jwt.single_use() {
+            self.record(&Claim::of_jwt(&verified), username.as_bytes(), host, now, true)?;
+        }
+        Ok((username, verified))
+    }
+
     /// A JWT for nobody in particular (the Lua API's `verify(token)`):
     /// signature and claims, then, with `jwt_single_use`, the replay
     /// check through the same cache or store, waited for.

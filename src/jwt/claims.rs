@@ -99,15 +99,15 @@ impl Policy {
         Ok(Times { dead_at })
     }
 
-    /// Is the token for `username` on `host`? The username claim is a
-    /// localpart, or a bare JID whose host is `host`; either way it is
-    /// nodeprepped (and the host nameprepped) before comparing, as
-    /// Prosody prepares the name a client logs in with.
+    /// The user a token is for, on `host`: the username claim, a
+    /// localpart or a bare JID whose host is `host`, nodeprepped (the host
+    /// nameprepped before comparing), as Prosody prepares the name a
+    /// client logs in with.
     ///
     /// # Errors
-    /// [`Reason::JwtMissingUsername`], [`Reason::JwtWrongUser`] or
-    /// [`Reason::JwtWrongHost`].
-    pub fn check_user(&self, claims: &Map<String, Value>, username: &[u8], host: &[u8]) -> Result<(), Reason> {
+    /// [`Reason::JwtMissingUsername`], [`Reason::JwtWrongUser`] (not a
+    /// valid username, or a full JID) or [`Reason::JwtWrongHost`].
+    pub fn username_for(&self, claims: &Map<String, Value>, host: &[u8]) -> Result<String, Reason> {
         let Some(Value::String(claimed)) = claims.get(&self.username_claim) else {
             return Err(Reason::JwtMissingUsername);
         };
@@ -124,8 +124,16 @@ impl Policy {
                 return Err(Reason::JwtWrongHost);
             }
         }
-        let local = names::nodeprep(local.as_bytes()).map_err(|_| Reason::JwtWrongUser)?;
-        if local.as_bytes() != username {
+        names::nodeprep(local.as_bytes()).map_err(|_| Reason::JwtWrongUser)
+    }
+
+    /// Is the token for `username` (as Prosody passes it: nodeprepped) on
+    /// `host`? See [`Self::username_for`].
+    ///
+    /// # Errors
+    /// As [`Self::username_for`]; [`Reason::JwtWrongUser`] for another user.
+    pub fn check_user(&self, claims: &Map<String, Value>, username: &[u8], host: &[u8]) -> Result<(), Reason> {
+        if self.username_for(claims, host)?.as_bytes() != username {
             return Err(Reason::JwtWrongUser);
         }
         Ok(())

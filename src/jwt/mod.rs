@@ -30,6 +30,10 @@ pub const DEFAULT_MAX_LIFETIME: u64 = 86_400;
 pub const MAX_LIFETIME: core::ops::RangeInclusive<u64> = 60..=31_536_000;
 /// The claim naming the user, by default.
 pub const DEFAULT_USERNAME_CLAIM: &str = "sub";
+/// Default seconds between two fetches of `jwt_keys_url`.
+pub const DEFAULT_KEYS_REFRESH: u64 = 3600;
+/// Accepted refresh intervals: a minute to a day.
+pub const KEYS_REFRESH: core::ops::RangeInclusive<u64> = 60..=86_400;
 /// Entries of an issuer or audience allowlist, at most.
 pub const MAX_ALLOWED: usize = 32;
 
@@ -39,6 +43,12 @@ pub struct Options {
     /// A JWKS, a JWK or PEM public keys: the text itself, or the path of
     /// a file holding it (`jwt_keys`).
     pub keys: Option<Vec<u8>>,
+    /// A JWKS URL (`jwt_keys_url`): fetched by the caller (the plugin),
+    /// which hands the set over with [`Jwt::set_keys`]; until then the
+    /// verifier has no keys from it.
+    pub keys_url: Option<Vec<u8>>,
+    /// Seconds between fetches of `keys_url` (`jwt_keys_refresh`).
+    pub keys_refresh: Option<i64>,
     /// HMAC secrets (`jwt_secret`), raw bytes.
     pub secrets: Vec<Vec<u8>>,
     /// The algorithm the secrets serve (`jwt_secret_algorithm`), HS256.
@@ -65,6 +75,8 @@ impl Options {
     #[must_use]
     pub fn any_set(&self) -> bool {
         self.keys.is_some()
+            || self.keys_url.is_some()
+            || self.keys_refresh.is_some()
             || !self.secrets.is_empty()
             || self.secret_algorithm.is_some()
             || self.algorithms.is_some()
@@ -76,10 +88,10 @@ impl Options {
             || self.single_use.is_some()
     }
 
-    /// Are keys or secrets configured (so that JWTs are accepted)?
+    /// Are keys, a key URL or secrets configured (so that JWTs are accepted)?
     #[must_use]
     pub fn has_keys(&self) -> bool {
-        self.keys.is_some() || !self.secrets.is_empty()
+        self.keys.is_some() || self.keys_url.is_some() || !self.secrets.is_empty()
     }
 }
 
@@ -88,6 +100,7 @@ impl core::fmt::Debug for Options {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Options")
             .field("keys", &self.keys.as_ref().map(|_| "(set)"))
+            .field("keys_url", &self.keys_url.as_ref().map(|_| "(set)"))
             .field("secrets", &self.secrets.len())
             .field("leeway", &self.leeway)
             .field("max_lifetime", &self.max_lifetime)
@@ -137,6 +150,8 @@ pub fn load_keys(value: &[u8]) -> Result<KeySet, ConfigError> {
 #[derive(Clone, Debug)]
 pub struct Jwt {
     keys: Vec<Key>,
+    keys_url: Option<String>,
+    keys_refresh: u64,
     secrets: Vec<Key>,
     allowed: Vec<Alg>,
     policy: claims::Policy,
@@ -195,6 +210,21 @@ impl Jwt {
             Some(value) => load_keys(value)?,
             None => KeySet::default(),
         };
+        let keys_url = match &options.keys_url {
+            None => None,
+            Some(url) => {
+                let url = text("jwt_keys_url", url)?;
+                let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                if !rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)) {
+                    return Err(ConfigError::new("jwt_keys_url", "must be an http:// or https:// URL"));
+                }
+                Some(url)
+            }
+        };
+        if options.keys_refresh.is_some() && keys_url.is_none() {
+            return Err(ConfigError::new("jwt_keys_url", "is not set, so jwt_keys_refresh means nothing"));
+        }
+        let keys_refresh = seconds(options.keys_refresh, DEFAULT_KEYS_REFRESH, &KEYS_REFRESH, "jwt_keys_refresh")?;
         let allowed = match &options.algorithms {
             None => Alg::ALL.to_vec(),
             Some(list) if list.is_empty() => return Err(ConfigError::new("jwt_algorithms", "is an empty list")),
@@ -231,6 +261,8 @@ impl Jwt {
         Ok(Some(Jwt {
             skipped: keys.skipped,
             keys: keys.keys,
+            keys_url,
+            keys_refresh,
             secrets,
             allowed,
             policy,
@@ -248,6 +280,18 @@ impl Jwt {
     #[must_use]
     pub fn keys(&self) -> &[Key] {
         &self.keys
+    }
+
+    /// The JWKS URL the caller keeps the keys in step with, if any.
+    #[must_use]
+    pub fn keys_url(&self) -> Option<&str> {
+        self.keys_url.as_deref()
+    }
+
+    /// Seconds between fetches of [`Self::keys_url`].
+    #[must_use]
+    pub fn keys_refresh(&self) -> u64 {
+        self.keys_refresh
     }
 
     /// JWKs passed over when the set was loaded.

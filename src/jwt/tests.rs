@@ -190,6 +190,17 @@ fn options_are_validated_with_their_names() {
     check(Options { username_claim: Some(vec![]), ..keyed() }, "jwt_username_claim");
     check(Options { keys: Some(b"/nonexistent/jwks.json".to_vec()), ..Options::default() }, "jwt_keys");
     check(Options { keys: Some(b"{\"keys\":[]}".to_vec()), ..Options::default() }, "jwt_keys");
+    check(Options { keys_url: Some(b"ftp://idp.example/jwks".to_vec()), ..Options::default() }, "jwt_keys_url");
+    check(Options { keys_url: Some(b"https://".to_vec()), ..Options::default() }, "jwt_keys_url");
+    check(Options { keys_refresh: Some(600), ..keyed() }, "jwt_keys_url");
+    let url = || Some(b"https://idp.example/realms/chat/protocol/openid-connect/certs".to_vec());
+    check(Options { keys_url: url(), keys_refresh: Some(59), ..Options::default() }, "jwt_keys_refresh");
+    // A URL alone is enough: the keys come once fetched; none till then.
+    let waiting = Jwt::new(&Options { keys_url: url(), ..Options::default() }).expect("valid").expect("configured");
+    assert_eq!((waiting.keys().len(), waiting.keys_refresh()), (0, DEFAULT_KEYS_REFRESH));
+    assert!(waiting.keys_url().is_some_and(|u| u.ends_with("/certs")));
+    let any = hs256(SECRET, r#"{"alg":"HS256","kid":"k"}"#, r#"{"exp":1700000100}"#);
+    assert_eq!(waiting.verify_claims(any.as_bytes(), NOW).map(|_| ()), Err(Reason::JwtUnknownKid));
     assert!(Jwt::new(&Options::default()).expect("valid").is_none());
     let err = Jwt::new(&Options { secrets: vec![b"tiny-secret".to_vec()], ..Options::default() }).expect_err("short");
     assert!(!err.to_string().contains("tiny"), "{err}");
@@ -243,6 +254,22 @@ mod through_the_verifier {
         assert_eq!(verifier.verify(b"alice", b"example.com", b.as_bytes(), NOW), Err(Reason::Replayed));
         // Past exp + leeway it is refused as expired, not as replayed.
         assert_eq!(verifier.verify(b"alice", b"example.com", jwt.as_bytes(), 1_700_000_160), Err(Reason::JwtExpired));
+    }
+
+    #[test]
+    fn a_bearer_token_names_its_user() {
+        let mut verifier = Verifier::new(&both(None)).expect("valid");
+        let jwt = hs256(SECRET, r#"{"alg":"HS256"}"#, r#"{"sub":"Alice@Example.com","exp":1700000100}"#);
+        let (user, _) = verifier.verify_bearer(b"example.com", jwt.as_bytes(), NOW).expect("valid");
+        assert_eq!(user, "alice");
+        assert_eq!(verifier.verify_bearer(b"example.com", jwt.as_bytes(), NOW).map(|_| ()), Err(Reason::Replayed));
+        // The same token over PLAIN is the same token.
+        assert_eq!(verifier.verify(b"alice", b"example.com", jwt.as_bytes(), NOW), Err(Reason::Replayed));
+        let other = hs256(SECRET, r#"{"alg":"HS256"}"#, r#"{"sub":"alice@example.org","exp":1700000100}"#);
+        assert_eq!(
+            verifier.verify_bearer(b"example.com", other.as_bytes(), NOW).map(|_| ()),
+            Err(Reason::JwtWrongHost)
+        );
     }
 
     #[test]
