@@ -367,6 +367,14 @@ impl UserData for LuaVerifier {
                 Err(reason) => (None, Some(reason.code())),
             })
         });
+        // The same checks without recording anything: whom the token is for.
+        methods.add_method("bearer_username", |_, this, (host, token, time): (Bytes, Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("bearer_username", format!("time {problem}")))?;
+            Ok(match this.0.bearer_username(&host, &token, time.unwrap_or_else(now)) {
+                Ok(username) => (Some(username), None),
+                Err(reason) => (None, Some(reason.code())),
+            })
+        });
         methods.add_method_mut("set_jwt_keys", |_, this, (keys, is_text): (Bytes, Option<bool>)| {
             set_jwt_keys(&mut this.0, "set_jwt_keys", &keys, is_text.unwrap_or(false))
         });

@@ -507,6 +507,17 @@ impl Verifier {
         })
     }
 
+    /// Whom a bearer JWT is for on `host`, after its signature and claims
+    /// checked out; nothing is recorded (the login that follows is).
+    ///
+    /// # Errors
+    /// As [`Self::verify_bearer`], without the replay reasons.
+    pub fn bearer_username(&self, host: &[u8], token: &[u8], now: u64) -> Result<String, Reason> {
+        let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
+        let verified = jwt.verify_claims(token, now)?;
+        jwt.policy().username_for(&verified.claims, host)
+    }
+
     /// A bearer JWT that names its own user (SASL OAUTHBEARER): the
     /// signature and claims, the user from the username claim on `host`,
     /// then the replay check as for [`Self::verify`], waited for.

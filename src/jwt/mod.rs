@@ -342,7 +342,10 @@ impl Jwt {
         }
         let mut of_alg = candidates.filter(|key| key.alg == alg).peekable();
         if of_alg.peek().is_none() {
-            return Err(Reason::JwtNoKeyForAlg);
+            // A kid that no key of the set has is what a rotation looks
+            // like, even when keys without a kid (secrets) were candidates.
+            let kid_known = parsed.kid.is_none() || self.keys.iter().any(|key| key.kid == parsed.kid);
+            return Err(if kid_known { Reason::JwtNoKeyForAlg } else { Reason::JwtUnknownKid });
         }
         let key = of_alg
             .find(|key| alg::verify(&key.material, alg, parsed.signing_input, &parsed.signature))

@@ -132,6 +132,10 @@ fn the_allowlist_and_kids_select_keys() {
     let secret = with_secret(SECRET);
     let kid = hs256(SECRET, r#"{"alg":"HS256","kid":"whatever"}"#, r#"{"sub":"alice","exp":1700000100}"#);
     assert!(secret.verify_claims(kid.as_bytes(), NOW).is_ok());
+    // An ES256 token with a kid nobody has is a rotation, secrets or not.
+    let rotated = hs256(SECRET, r#"{"alg":"ES256","kid":"new"}"#, "{}");
+    assert_eq!(secret.verify_claims(rotated.as_bytes(), NOW).map(|_| ()), Err(Reason::JwtUnknownKid));
+    assert_eq!(jwt.verify_claims(rotated.as_bytes(), NOW).map(|_| ()), Err(Reason::JwtAlgNotAllowed));
     let wrong = hs256(b"another secret of thirty-two bytes or more", r#"{"alg":"HS256"}"#, r#"{"exp":1700000100}"#);
     assert_eq!(secret.verify_claims(wrong.as_bytes(), NOW).map(|_| ()), Err(Reason::JwtBadSignature));
 }
@@ -260,6 +264,7 @@ mod through_the_verifier {
     fn a_bearer_token_names_its_user() {
         let mut verifier = Verifier::new(&both(None)).expect("valid");
         let jwt = hs256(SECRET, r#"{"alg":"HS256"}"#, r#"{"sub":"Alice@Example.com","exp":1700000100}"#);
+        assert_eq!(verifier.bearer_username(b"example.com", jwt.as_bytes(), NOW).as_deref(), Ok("alice"));
         let (user, _) = verifier.verify_bearer(b"example.com", jwt.as_bytes(), NOW).expect("valid");
         assert_eq!(user, "alice");
         assert_eq!(verifier.verify_bearer(b"example.com", jwt.as_bytes(), NOW).map(|_| ()), Err(Reason::Replayed));
