@@ -118,7 +118,8 @@ emit("lua54_classic_verify", classic_us);
 os.execute("rm -rf " .. shell.quote(dir));
 
 print();
-print("| algorithm | crate `Jwt::verify_claims` (µs) | Lua `jwt_verifier:verify` → claims (µs) | Lua `verifier:verify` login (µs) | × the classic token |");
+print("| algorithm | crate `Jwt::verify_claims` (µs) | Lua `jwt_verifier:verify` → claims (µs) "
+	.. "| Lua `verifier:verify` login (µs) | × the classic token |");
 print("| --- | --- | --- | --- | --- |");
 for _, alg in ipairs(issuers.ALL) do
 	print(format("| %s | %.2f | %.2f | %.2f | %.1f |", alg, rust[alg] or 0 / 0, claims_api[alg], login_api[alg],

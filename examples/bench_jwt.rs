@@ -48,7 +48,13 @@ fn main() {
         let verifier = Jwt::new(&options).expect("valid").expect("configured");
         verifier.verify_claims(token.as_bytes(), NOW).expect("the token verifies");
         // Enough calls for a few tens of milliseconds per run.
-        let calls = if alg.starts_with("HS") { 20_000 } else if alg.starts_with(['R', 'P']) { 3_000 } else { 1_000 };
+        let calls = if alg.starts_with("HS") {
+            20_000
+        } else if alg.starts_with(['R', 'P']) {
+            3_000
+        } else {
+            1_000
+        };
         let calls = if quick { calls / 5 } else { calls };
         let samples = (0..=runs)
             .map(|_| {
