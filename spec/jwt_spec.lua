@@ -207,6 +207,48 @@ describe("JWTs from PyJWT and jose #jwt", function()
 		assert.same({ nil, "jwt_unknown_kid" }, { v:verify("alice", "example.com", tokens.jose["ok-ES384"], NOW) });
 	end);
 
+	it("token-auth check explains JWTs; extauth takes them beside the classic tokens", function()
+		local lua = shell.interpreter();
+		local cpath = shell.repo_root() .. "/build/lua54/?.so;;";
+		local function cli(args, input, stderr)
+			local command = ("LUA_CPATH=%s %s bin/token-auth %s"):format(shell.quote(cpath), lua, args);
+			if input then
+				shell.write_file(dir .. "/stdin", input);
+				command = command .. " < " .. shell.quote(dir .. "/stdin");
+			end
+			local out, status = shell.capture(command .. " " .. (stderr or "2>&1") .. "; echo \"exit=$?\"");
+			return out, tonumber(out:match("exit=(%d+)%s*$")), status;
+		end
+		local config = dir .. "/jwt.cfg.lua";
+		shell.write_file(config, ('VirtualHost "example.com"\n\ttoken_jwt_keys = %q\n'):format(dir .. "/py.jwks.json"));
+		-- check runs at the real time: the tokens were made for NOW, long gone.
+		local out, code = cli(("check --config %s --jid alice@example.com --time %d %s"):format(
+			shell.quote(config), NOW, tokens.py["ok-ES384"]));
+		assert.equal(0, code, out);
+		assert.matches("OK: the JWT verifies for alice@example.com (alg ES384, kid py-ES384).", out, 1, true);
+		out, code = cli(("check --config %s --jid alice@example.com %s"):format(shell.quote(config),
+			tokens.py["ok-ES384"]));
+		assert.equal(1, code, out);
+		assert.matches("NOT VALID (jwt_expired)", out, 1, true);
+		assert.matches("exp 2023-11-14 22:18:20 UTC", out, 1, true);
+		out, code = cli(("check --config %s --jid bob@example.com --time %d -"):format(shell.quote(config), NOW),
+			tokens.py["ok-RS256"] .. "\n");
+		assert.equal(1, code, out);
+		assert.matches("NOT VALID (jwt_wrong_user)", out, 1, true);
+		assert.is_nil(out:find(tokens.py["ok-RS256"], 1, true));
+		-- extauth: a host with both formats (a JWT-only host is the extauth rewrite's to serve).
+		local both = dir .. "/both.cfg.lua";
+		shell.write_file(both, ('VirtualHost "example.com"\n\ttoken_jwt_keys = %q\n\totp_seed = %q\n\ttoken_secret = %q\n'
+			.. '\ttoken_jwt_max_lifetime = 31536000\n'):format(dir .. "/jose.jwks.json", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+			"JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"));
+		local fresh = issuers.issue("jose", dir, SECRET, { { name = "now", alg = "ES256",
+			claims = ('{"sub":"alice","exp":%d}'):format(os.time() + 600) } }).now;
+		out = cli(("extauth --config %s"):format(shell.quote(both)),
+			("auth:alice:example.com:%s\nauth:alice:example.com:%s\nauth:bob:example.com:%s\n"):format(fresh, fresh, fresh),
+			"2>/dev/null");
+		assert.equal("1\n0\n0\n", out:match("^([01\n]*)"), out);
+	end);
+
 	it("refuses bad configurations and misuse as the other verifiers do", function()
 		local v, message, option = token_auth.new_jwt_verifier({});
 		assert.same({ nil, "jwt_keys" }, { v, option });

@@ -460,8 +460,48 @@ fn made_verifier<T: UserData + mlua::MaybeSend + 'static>(
     }
 }
 
+/// `explain` for a JWT: `{ format = "jwt", ok, reason, alg, kid, claims,
+/// keys, secrets, leeway }`; `alg` and `kid` are the header's (untrusted
+/// unless `ok`), `claims` only once the signature verified.
+fn explain_jwt(
+    lua: &Lua,
+    jwt: &crate::jwt::Jwt,
+    (username, host, token): (&[u8], &[u8], &[u8]),
+    time: u64,
+) -> LuaResult<Table> {
+    let report = lua.create_table()?;
+    report.set("format", "jwt")?;
+    if let Ok(parsed) = crate::jwt::compact::parse(token) {
+        report.set("alg", lua.create_string(&parsed.alg)?)?;
+        if let Some(kid) = &parsed.kid {
+            report.set("kid", lua.create_string(kid)?)?;
+        }
+    }
+    let result = match jwt.signed_claims(token) {
+        Ok(signed) => {
+            report.set("claims", json_to_lua(lua, &serde_json::Value::Object(signed.claims))?)?;
+            jwt.verify(username, host, token, time).map(|_| ())
+        }
+        Err(reason) => Err(reason),
+    };
+    report.set("ok", result.is_ok())?;
+    if let Err(reason) = result {
+        report.set("reason", reason.code())?;
+    }
+    report.set("keys", jwt.keys().len())?;
+    report.set("secrets", jwt.secret_count())?;
+    report.set("leeway", jwt.policy().leeway)?;
+    report.set("time", time)?;
+    Ok(report)
+}
+
 fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Value)) -> LuaResult<Table> {
     let (options, extras) = read_config(&config).map_err(|err| misuse("explain", err))?;
+    if crate::jwt::compact::looks_like_jwt(&token) || (options.otp_seed.is_none() && options.token_secrets.is_empty()) {
+        if let Some(jwt) = crate::jwt::Jwt::new(&options.jwt).map_err(|err| misuse("explain", err))? {
+            return explain_jwt(lua, &jwt, (&username, &host, &token), extras.time.unwrap_or_else(now));
+        }
+    }
     let scheme = Scheme::new(&options).map_err(|err| misuse("explain", err))?;
     let diagnosis = scheme.explain(&username, &host, &token, extras.time.unwrap_or_else(now));
     let report = lua.create_table()?;

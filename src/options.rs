@@ -233,7 +233,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "a JWKS, JWK or PEM public keys (a file path, or the text itself): JWTs signed by these keys are accepted",
     },
     OptionSpec {
@@ -266,7 +266,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "HMAC secret for HS* JWTs (raw bytes, at least the hash's size), or a list of up to 8",
     },
     OptionSpec {
@@ -277,7 +277,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &["HS256", "HS384", "HS512"],
-        verifier_only: true,
+        verifier_only: false,
         description: "the one algorithm the JWT secrets serve",
     },
     OptionSpec {
@@ -288,7 +288,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &jwt::Alg::NAMES,
-        verifier_only: true,
+        verifier_only: false,
         description: "accepted JWT algorithms (default: all; each key still serves only its own)",
     },
     OptionSpec {
@@ -299,7 +299,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: Some(secs(*jwt::LEEWAY.start())),
         max: Some(secs(*jwt::LEEWAY.end())),
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "seconds of clock skew allowed on exp, nbf and iat",
     },
     OptionSpec {
@@ -310,7 +310,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: Some(secs(*jwt::MAX_LIFETIME.start())),
         max: Some(secs(*jwt::MAX_LIFETIME.end())),
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "longest accepted JWT lifetime in seconds (exp - iat, or exp - now without iat)",
     },
     OptionSpec {
@@ -321,7 +321,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "accepted iss values (when set, iss is required)",
     },
     OptionSpec {
@@ -332,7 +332,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "accepted aud values (when set, aud must name one)",
     },
     OptionSpec {
@@ -343,7 +343,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         min: None,
         max: None,
         choices: &[],
-        verifier_only: true,
+        verifier_only: false,
         description: "the claim naming the user: a localpart, or a bare JID on this host",
     },
     OptionSpec {

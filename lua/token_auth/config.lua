@@ -351,6 +351,11 @@ end
 function config.settings(token_auth, result, host, for_verifier)
 	local section = host and result.hosts[host] or {}
 	local settings, problem = {}, nil
+	-- With JWT keys, the classic options are not required.
+	local takes_jwt = false
+	for _, name in ipairs({ "token_jwt_keys", "token_jwt_keys_url", "token_jwt_secret" }) do
+		if section[name] ~= nil or result.global[name] ~= nil then takes_jwt = true end
+	end
 	for _, option in ipairs(token_auth.options) do
 		local value = section[option.prosody]
 		if value == nil then value = result.global[option.prosody] end
@@ -360,7 +365,7 @@ function config.settings(token_auth, result, host, for_verifier)
 				break
 			end
 			settings[option.name] = value
-		elseif value == nil and option.required then
+		elseif value == nil and option.required and not takes_jwt then
 			problem = "no " .. option.prosody .. " " .. config.where(result)
 				.. ": set it globally or in the host's VirtualHost section"
 				.. (option.name == "token_secret" and ", or TOKEN_AUTH_SECRET"
