@@ -208,8 +208,8 @@ describe("JWTs from PyJWT and jose #jwt", function()
 	end);
 
 	it("token-auth check explains JWTs; extauth takes them beside the classic tokens", function()
-		local lua = shell.interpreter();
-		local cpath = shell.repo_root() .. "/build/lua54/?.so;;";
+		local lua, build = shell.interpreter();
+		local cpath = shell.repo_root() .. "/build/" .. build .. "/?.so;;";
 		local function cli(args, input, stderr)
 			local command = ("LUA_CPATH=%s %s bin/token-auth %s"):format(shell.quote(cpath), lua, args);
 			if input then
