@@ -135,7 +135,11 @@ describe("make dist #dist", function()
 			"usr/share/man/man1/token-auth.1.gz",
 		};
 		for module in pairs(files.lua) do
-			if module:match("^mod_") then
+			local plugin, helper = module:match("^(mod_[^.]+)%.(.+)$");
+			if plugin then
+				-- A plugin's helper, beside it, where module:require finds it.
+				expected[#expected + 1] = ("usr/lib/prosody/modules/%s/%s.lib.lua"):format(plugin, helper);
+			elseif module:match("^mod_") then
 				expected[#expected + 1] = ("usr/lib/prosody/modules/%s/%s.lua"):format(module, module);
 			else
 				expected[#expected + 1] = dist.lua_path("usr/share/lua/5.4", module);
