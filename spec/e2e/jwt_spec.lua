@@ -242,6 +242,11 @@ describe("Prosody with JWTs #e2e", function()
 		local classic = prosody.mint({ user = "alice", host = FILE_HOST, seed = SEED, secret = CLASSIC_SECRET });
 		assert_bound(login("alice", classic, "X-TOKEN", FILE_HOST), "alice", FILE_HOST);
 		assert_refused(function() return login("alice", py.file, "PLAIN", FILE_HOST); end, "jwt_unknown_kid");
+		-- The file is read again when the module reloads.
+		os.execute(("cp %s %s"):format(shell.quote(dir .. "/py.jwks.json"), shell.quote(dir .. "/jose.jwks.json")));
+		local out, status = server:prosodyctl("shell", ("module:reload(%q, %q)"):format("auth_token", FILE_HOST));
+		assert.equal(0, status, out);
+		assert_bound(login("alice", py.file, "PLAIN", FILE_HOST), "alice", FILE_HOST);
 	end);
 
 	it("never logs a token", function()
