@@ -163,8 +163,10 @@ fn rsa_ok(key: &RsaPublicKey, alg: Alg, input: &[u8], signature: &[u8]) -> bool 
     use rsa::traits::PublicKeyParts as _;
     use rsa::{Pkcs1v15Sign, Pss};
     use sha2::Digest as _;
-    // RFC 8017: the signature is exactly as long as the modulus.
-    if signature.len() != key.size() {
+    // RFC 8017: the signature is exactly as long as the modulus (public
+    // lengths, compared before any arithmetic).
+    let length = signature.len();
+    if length != key.size() {
         return false;
     }
     let verified = match alg {
