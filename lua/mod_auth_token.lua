@@ -87,17 +87,27 @@ if type(allow_fast) ~= "boolean" then
 	config_error("token_allow_fast", "must be true or false");
 end
 
--- JWTs (token_jwt_*) need no otp_seed or token_secret.
+-- Is any of `names` (the core's option names) set for this host?
+local function any_set(names)
+	for _, name in ipairs(names or {}) do
+		if module:get_option(prosody_name[name]) ~= nil then
+			return true;
+		end
+	end
+	return false;
+end
+
+-- JWTs are taken when any of the core's JWT key options is set.
+local takes_jwt = any_set(token_auth.jwt_key_options);
 local jwt_keys_url = module:get_option_string("token_jwt_keys_url");
-local takes_jwt = jwt_keys_url ~= nil or module:get_option("token_jwt_keys") ~= nil
-	or module:get_option("token_jwt_secret") ~= nil;
 
 -- One verifier, and so one replay cache, per host.
 local function make_verifier()
 	local config = {};
 	for _, spec in ipairs(option_specs) do
 		local value = module:get_option(spec.prosody);
-		if value == nil and spec.required and not takes_jwt then
+		-- otp_seed and token_secret, unless JWT keys are set (required_unless).
+		if value == nil and spec.required and not any_set(spec.required_unless) then
 			config_error(spec.prosody, "is not set (" .. spec.description .. ")");
 		end
 		config[spec.name] = value;

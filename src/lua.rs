@@ -533,7 +533,7 @@ fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Val
 
 /// `token_auth.options`: the list of [`crate::options::OPTIONS`], each a
 /// table `{ name, prosody, type, default, min, max, choices, required,
-/// verifier_only, description }`.
+/// required_unless, verifier_only, description }`.
 fn options_table(lua: &Lua) -> LuaResult<Table> {
     let list = lua.create_table()?;
     for (index, spec) in options::OPTIONS.iter().enumerate() {
@@ -545,7 +545,10 @@ fn options_table(lua: &Lua) -> LuaResult<Table> {
             options::Default::Integer(value) => entry.set("default", value)?,
             options::Default::Text(text) => entry.set("default", text)?,
             options::Default::Boolean(flag) => entry.set("default", flag)?,
-            options::Default::Required => entry.set("required", true)?,
+            options::Default::Required => {
+                entry.set("required", true)?;
+                entry.set("required_unless", options::JWT_KEY_OPTIONS)?;
+            }
             options::Default::None => {}
         }
         entry.set("min", spec.min)?;
@@ -608,6 +611,7 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
     }
     exports.set("details", details)?;
     exports.set("options", options_table(lua)?)?;
+    exports.set("jwt_key_options", options::JWT_KEY_OPTIONS)?;
     exports.set("nameprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nameprep(&name))))?)?;
     exports.set("nodeprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nodeprep(&name))))?)?;
     exports.set("read_input", lua.create_function(read_input)?)?;

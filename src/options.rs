@@ -359,6 +359,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
+/// The options that make a verifier take JWTs; any one of them set, the
+/// [`Default::Required`] options (`otp_seed`, `token_secret`) are not
+/// required. The binding exports it as each required option's
+/// `required_unless`.
+pub const JWT_KEY_OPTIONS: &[&str] = &["jwt_keys", "jwt_keys_url", "jwt_secret"];
+
 /// The option named `name` in a config table.
 #[must_use]
 pub fn find(name: &str) -> Option<&'static OptionSpec> {
@@ -382,6 +388,7 @@ mod tests {
             assert_eq!(spec.kind == Kind::Integer, spec.min.is_some() && spec.max.is_some(), "{}", spec.name);
         }
         assert_eq!(find("window").map(|s| s.prosody), Some("token_otp_window"));
+        assert!(JWT_KEY_OPTIONS.iter().all(|name| find(name).is_some()));
     }
 
     #[test]
