@@ -39,6 +39,8 @@ build = {
 			-- mod_auth_token's module:require "store_wait" (found as <plugin>/store_wait.lua).
 			["mod_auth_token.store_wait"] = "lua/mod_auth_token/store_wait.lib.lua",
 			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
+			-- mod_auth_token's helper (module:require "jwks" finds jwks.lua there too).
+			["mod_auth_token.jwks"] = "lua/mod_auth_token/jwks.lib.lua",
 			-- The token-auth command's modules (bin/token-auth dispatches to them).
 			["token_auth.cli"] = "lua/token_auth/cli.lua",
 			["token_auth.util"] = "lua/token_auth/util.lua",

@@ -110,12 +110,27 @@ if type(fast_max_lifetime) ~= "number" or fast_max_lifetime ~= fast_max_lifetime
 	config_error("token_fast_max_lifetime", "must be a number of seconds from 1 to 31622400 (366 days)");
 end
 
+-- Is any of `names` (the core's option names) set for this host?
+local function any_set(names)
+	for _, name in ipairs(names or {}) do
+		if module:get_option(prosody_name[name]) ~= nil then
+			return true;
+		end
+	end
+	return false;
+end
+
+-- JWTs are taken when any of the core's JWT key options is set.
+local takes_jwt = any_set(token_auth.jwt_key_options);
+local jwt_keys_url = module:get_option_string("token_jwt_keys_url");
+
 -- One verifier, and so one replay cache, per host.
 local function make_verifier()
 	local config = {};
 	for _, spec in ipairs(option_specs) do
 		local value = module:get_option(spec.prosody);
-		if value == nil and spec.required then
+		-- otp_seed and token_secret, unless JWT keys are set (required_unless).
+		if value == nil and spec.required and not any_set(spec.required_unless) then
 			config_error(spec.prosody, "is not set (" .. spec.description .. ")");
 		end
 		config[spec.name] = value;
@@ -131,6 +146,11 @@ local function make_verifier()
 	error(("mod_auth_token: bad configuration for %s: %s"):format(host, tostring(made and err or verifier)), 0);
 end
 local verifier, verifier_config = make_verifier();
+
+-- The JWKS of token_jwt_keys_url, fetched and kept fresh (token_jwt_keys, a
+-- file, is read with the rest of the options: at load and on reload).
+local jwks = jwt_keys_url and module:require("jwks").new(module, verifier, jwt_keys_url,
+	module:get_option_number("token_jwt_keys_refresh", 3600));
 
 -- Prosody refuses PLAIN on unencrypted connections unless
 -- allow_unencrypted_plain_auth is set (mod_saslauth's insecure_sasl_mechanisms).
@@ -376,6 +396,9 @@ local function check_token(username, token, via)
 		return nil, "malformed";
 	end
 	local ok, reason, raised = verify(username, token);
+	if reason == "jwt_unknown_kid" and jwks and jwks.on_unknown_kid() then
+		ok, reason, raised = verify(username, token); -- the issuer may have rotated its keys
+	end
 	if raised then
 		module:log("error", "Token check for %s@%s raised an error: %s", printable(username), host, tostring(raised));
 	end
@@ -608,6 +631,10 @@ local sasl_conditions = {
 	replay_store_unavailable = "temporary-auth-failure";
 	internal_error = "temporary-auth-failure";
 	revoked = "credentials-expired";
+	jwt_too_large = "malformed-request";
+	jwt_malformed = "malformed-request";
+	jwt_bad_encoding = "malformed-request";
+	jwt_bad_header = "malformed-request";
 };
 
 -- X-TOKEN (mod_sasl_token): ok, state, condition.
@@ -625,6 +652,35 @@ local function sasl_plain_test(sasl, username, password, realm) -- luacheck: ign
 	return ok == true, reason ~= "account_disabled";
 end
 
+-- OAUTHBEARER (RFC 7628), where util.sasl has it (Prosody 13): a JWT that
+-- names its user. The name is read from the token; then the token takes the
+-- same path as over PLAIN (replay, account state, logs, metrics).
+-- username, state: util.sasl's oauthbearer profile.
+local function sasl_oauthbearer(sasl, token, realm, authzid) -- luacheck: ignore 212/sasl 212/realm
+	local ran, username, reason = pcall(verifier.bearer_username, verifier, host, token, now());
+	if ran and reason == "jwt_unknown_kid" and jwks and jwks.on_unknown_kid() then
+		ran, username, reason = pcall(verifier.bearer_username, verifier, host, token, now());
+	end
+	if not ran then
+		module:log("error", "Token check for OAUTHBEARER on %s raised an error: %s", host, tostring(username));
+		username, reason = nil, "internal_error";
+	end
+	if username and authzid and authzid ~= "" and authzid ~= username .. "@" .. host then
+		username, reason = nil, "invalid_authzid";
+	end
+	if not username then
+		refused(nil, "OAUTHBEARER", reason);
+		return nil, nil;
+	end
+	local ok, why = check_token(username, token, "OAUTHBEARER");
+	if ok then
+		return username, true;
+	elseif why == "account_disabled" then
+		return username, false;
+	end
+	return nil, nil;
+end
+
 function provider.get_sasl_handler(session)
 	-- A new profile each time: util.sasl caches the mechanism list in it.
 	local profile = {};
@@ -634,6 +690,9 @@ function provider.get_sasl_handler(session)
 	end
 	if allow_plain and (not plain_needs_encryption or secure) then
 		profile.plain_test = sasl_plain_test;
+	end
+	if takes_jwt and (not x_token_needs_encryption or secure) then
+		profile.oauthbearer = sasl_oauthbearer;
 	end
 	return new_sasl(host, profile);
 end

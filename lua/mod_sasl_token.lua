@@ -85,7 +85,12 @@ local function x_token(self, message)
 	end
 	self.username = username;
 
-	token = saslprep(token);
+	-- SASLprep changes nothing in a token of base64url characters and dots
+	-- (any JWT), and Prosody's stringprep refuses input over 1023 bytes, which
+	-- identity providers' JWTs often are: such a token goes through as it is.
+	if not s_match(token, "^[%w%-_%.]+$") then
+		token = saslprep(token);
+	end
 	if not token or token == "" then
 		return refuse(self, "malformed", "malformed-request");
 	end

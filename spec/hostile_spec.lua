@@ -17,6 +17,10 @@ local SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 local SECRET = "JYXEX4IQOEYFYQ2S3MC5P4ZT4SDHYEA7"
 local NONCE = "01234567890123456789012345678901"
 local T = 1700000010
+-- An HS256 JWT for alice, valid at T, made by PyJWT 2.15 with JWT_SECRET.
+local JWT_SECRET = "a JWT secret for the hostile spec, 32+ bytes"
+local JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTcwMDAwMDMxMCwiaWF0IjoxNzAwMDAwMDEwLCJqdGkiOiJob3N0aWxlIn0"
+	.. ".VI-VIjMtj_j78aO1oms6TMDvBDF072LOoEh4inT0SFA"
 
 local function config(extra)
 	local c = { otp_seed = SEED, token_secret = SECRET }
@@ -71,6 +75,8 @@ end
 local function entry_points(token_auth)
 	local token = token_auth.generate_token("alice", "example.com", config { time = T, nonce = NONCE })
 	local verifier = assert(token_auth.new_verifier(config()))
+	local both = assert(token_auth.new_verifier(config({ jwt_secret = JWT_SECRET, jwt_single_use = false })))
+	local jwt = assert(token_auth.new_jwt_verifier({ jwt_secret = JWT_SECRET, jwt_single_use = false }))
 	return {
 		{ name = "totp", f = token_auth.totp, args = { SEED, { time = T } }, config_at = 2 },
 		{ name = "verify_token", f = token_auth.verify_token, verdict = true,
@@ -90,6 +96,20 @@ local function entry_points(token_auth)
 		{ name = "verifier:store_socket", f = verifier.store_socket, args = { verifier } },
 		{ name = "verifier:stats", f = verifier.stats, args = { verifier } },
 		{ name = "tostring(verifier)", f = tostring, args = { verifier } },
+		{ name = "new_jwt_verifier", f = token_auth.new_jwt_verifier, args = { { jwt_secret = JWT_SECRET } },
+			config_at = 1 },
+		{ name = "jwt_verifier:verify", f = jwt.verify, method = true, args = { jwt, JWT, T } },
+		{ name = "jwt_verifier:set_keys", f = jwt.set_keys, method = true, args = { jwt, "{}", true } },
+		{ name = "jwt_verifier:keys", f = jwt.keys, method = true, args = { jwt } },
+		{ name = "verifier:verify (JWT)", f = both.verify, verdict = true, method = true,
+			args = { both, "alice", "example.com", JWT, T } },
+		{ name = "verifier:verify_bearer", f = both.verify_bearer, method = true, args = { both, "example.com", JWT, T } },
+		{ name = "verifier:bearer_username", f = both.bearer_username, method = true,
+			args = { both, "example.com", JWT, T } },
+		{ name = "verifier:set_jwt_keys", f = both.set_jwt_keys, method = true, args = { both, "{}", true } },
+		{ name = "verifier:jwt_keys", f = both.jwt_keys, method = true, args = { both } },
+		{ name = "explain (JWT)", f = token_auth.explain,
+			args = { "alice", "example.com", JWT, config { time = T, jwt_secret = JWT_SECRET } }, config_at = 4 },
 	}
 end
 
@@ -121,7 +141,8 @@ local function hostile_calls(token_auth)
 			local fields = {}
 			for key in pairs(base) do fields[#fields + 1] = key end
 			for _, key in ipairs({ "digits", "period", "algorithm", "window", "nonce_length",
-				"replay_capacity", "time", "nonce" }) do
+				"replay_capacity", "time", "nonce", "jwt_keys", "jwt_keys_url", "jwt_algorithms", "jwt_leeway",
+				"jwt_issuer", "jwt_single_use" }) do
 				if base[key] == nil then fields[#fields + 1] = key end
 			end
 			table.sort(fields)
@@ -199,14 +220,26 @@ describe("token_auth under hostile input", function()
 			if first ~= true then
 				assert(first == nil and token_auth.reasons[second], label .. ": not nil, reason: " .. tostring(second))
 			end
-		elseif entry.name == "new_verifier" then
+		elseif entry.name == "jwt_verifier:verify" then
+			if first == nil then
+				assert(token_auth.reasons[second], label .. ": not nil, reason: " .. tostring(second))
+			else
+				assert(type(first) == "table" and first.sub == "alice", label)
+			end
+		elseif entry.name == "verifier:verify_bearer" or entry.name == "verifier:bearer_username" then
+			assert(first == "alice" or (first == nil and token_auth.reasons[second]), label .. ": " .. tostring(second))
+		elseif entry.name == "jwt_verifier:set_keys" or entry.name == "verifier:set_jwt_keys" then
+			assert(first == true or (first == nil and type(second) == "string"), label)
+		elseif entry.name == "jwt_verifier:keys" or entry.name == "verifier:jwt_keys" then
+			assert(type(first) == "table" and type(second) == "number", label)
+		elseif entry.name == "new_verifier" or entry.name == "new_jwt_verifier" then
 			if first == nil then
 				assert(type(second) == "string", label .. ": no message")
 				assert(not second:find(SECRET, 1, true) and not second:find(SEED, 1, true), label .. ": leaks a secret")
 			else
 				assert(type(first) == "userdata", label)
 			end
-		elseif entry.name == "explain" then
+		elseif entry.name == "explain" or entry.name == "explain (JWT)" then
 			assert(type(first) == "table" and type(first.ok) == "boolean", label)
 			assert(first.ok or token_auth.reasons[first.reason], label)
 		elseif entry.name == "verifier:stats" then

@@ -441,6 +441,11 @@ VirtualHost "other.test" {
 				if option.type == "integer" then
 					-- The store's timeouts mean something only with a store (never reached here).
 					local store = option.name:find("^replay_store_") and 'token_replay_store = "redis://127.0.0.1:1"\n' or ""
+					-- Likewise the JWT options with a JWT secret.
+					if option.name:find("^jwt_") then
+						store = ('token_jwt_secret = %q\ntoken_jwt_keys_url = "https://idp.test/jwks"\n')
+							:format(SECRET .. SECRET)
+					end
 					local path = config_file("range-" .. option.name .. ".cfg.lua", ("token_secret = %q\notp_seed = %q\n%s%s = %d\n")
 						:format(SECRET, SEED, store, option.prosody, option.max + 1))
 					local r = token_auth_cli({ option.verifier_only and "extauth" or "mint", "--config", path,

@@ -24,7 +24,12 @@ describe("token_auth", function()
 			codes[#codes + 1] = code
 		end
 		table.sort(codes)
-		assert.same({ "bad_encoding", "bad_signature", "invalid_jid", "malformed", "nonce_length",
+		assert.same({ "bad_encoding", "bad_signature", "invalid_jid",
+			"jwt_alg_none", "jwt_alg_not_allowed", "jwt_audience", "jwt_bad_claims", "jwt_bad_encoding",
+			"jwt_bad_header", "jwt_bad_signature", "jwt_expired", "jwt_issued_in_future", "jwt_issuer",
+			"jwt_lifetime_too_long", "jwt_malformed", "jwt_missing_exp", "jwt_missing_username",
+			"jwt_no_key_for_alg", "jwt_not_yet_valid", "jwt_too_large", "jwt_unknown_kid", "jwt_wrong_host",
+			"jwt_wrong_user", "malformed", "nonce_length",
 			"otp_mismatch", "replay_cache_full", "replay_store_unavailable", "replay_user_full", "replayed" }, codes)
 	end)
 

@@ -5,7 +5,8 @@
 //! The core: [`totp`] (RFC 4226/6238), [`token`] (parse, sign, check a
 //! token), [`replay`] (the bounded replay cache), [`store`] (the replay
 //! store shared through Redis), [`scheme`] (options, the keyed scheme and
-//! the verifier), [`options`] (every option once), [`names`] (nameprep,
+//! the verifier), [`jwt`] (JSON Web Tokens beside the classic format),
+//! [`options`] (every option once), [`names`] (nameprep,
 //! nodeprep), [`detail`] (why a token is malformed) and [`error`] (the
 //! reason codes); [`input`] is the extauth loop's reader of standard input
 //! and [`os`] the extauth helper's terminal, descriptors, signals and syslog.
@@ -17,6 +18,7 @@
 pub mod detail;
 pub mod error;
 pub mod input;
+pub mod jwt;
 pub mod names;
 pub mod options;
 pub mod os;

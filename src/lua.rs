@@ -69,14 +69,25 @@ fn string_value(option: &'static str, value: &Value) -> Result<Vec<u8>, ConfigEr
     }
 }
 
-/// A string or a list of strings (at most 16), for a list option.
-fn strings_value(option: &'static str, value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
+fn bool_value(option: &'static str, value: &Value) -> Result<bool, ConfigError> {
+    match value {
+        Value::Boolean(flag) => Ok(*flag),
+        other => Err(ConfigError::new(option, format!("must be true or false, got {}", type_name(other)))),
+    }
+}
+
+/// A string or a list of strings (at most `max`; a Prosody set or list
+/// arrives as a plain list).
+fn strings_value(option: &'static str, value: &Value, max: usize) -> Result<Vec<Vec<u8>>, ConfigError> {
     match value {
         Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
         Value::Table(list) => {
             let count = list.raw_len();
-            if count == 0 || count > 16 {
-                return Err(ConfigError::new(option, "must list 1 to 16 strings"));
+            if count == 0 {
+                return Err(ConfigError::new(option, "is an empty list"));
+            }
+            if count > max {
+                return Err(ConfigError::new(option, format!("lists more than {max} values")));
             }
             (1..=count)
                 .map(|index| match list.raw_get::<Value>(index) {
@@ -92,28 +103,7 @@ fn strings_value(option: &'static str, value: &Value) -> Result<Vec<Vec<u8>>, Co
 }
 
 fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
-    match value {
-        Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
-        Value::Table(list) => {
-            let count = list.raw_len();
-            if count == 0 {
-                return Err(ConfigError::new("token_secret", "is an empty list"));
-            }
-            if count > crate::token::MAX_SECRETS {
-                return Err(ConfigError::new("token_secret", "lists too many secrets"));
-            }
-            (1..=count)
-                .map(|index| match list.raw_get::<Value>(index) {
-                    Ok(Value::String(text)) => Ok(text.as_bytes().to_vec()),
-                    _ => Err(ConfigError::new("token_secret", format!("entry {index} is not a string"))),
-                })
-                .collect()
-        }
-        other => Err(ConfigError::new(
-            "token_secret",
-            format!("must be a string or a list of strings, got {}", type_name(other)),
-        )),
-    }
+    strings_value("token_secret", value, crate::token::MAX_SECRETS)
 }
 
 /// What a config table says, beside the scheme's own options.
@@ -157,12 +147,30 @@ fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
             b"replay_store_cert" => options.replay_store_cert = Some(string_value("replay_store_cert", &value)?),
             b"replay_store_key" => options.replay_store_key = Some(string_value("replay_store_key", &value)?),
             b"replay_store_sentinels" => {
-                options.replay_store_sentinels = strings_value("replay_store_sentinels", &value)?;
+                options.replay_store_sentinels = strings_value("replay_store_sentinels", &value, 16)?;
             }
             b"replay_store_master" => options.replay_store_master = Some(string_value("replay_store_master", &value)?),
             b"replay_store_replicas" => {
                 options.replay_store_replicas = Some(integer_value("replay_store_replicas", &value)?);
             }
+            b"jwt_keys" => options.jwt.keys = Some(string_value("jwt_keys", &value)?),
+            b"jwt_keys_url" => options.jwt.keys_url = Some(string_value("jwt_keys_url", &value)?),
+            b"jwt_keys_refresh" => options.jwt.keys_refresh = Some(integer_value("jwt_keys_refresh", &value)?),
+            b"jwt_secret" => options.jwt.secrets = strings_value("jwt_secret", &value, crate::token::MAX_SECRETS)?,
+            b"jwt_secret_algorithm" => {
+                options.jwt.secret_algorithm = Some(string_value("jwt_secret_algorithm", &value)?);
+            }
+            b"jwt_algorithms" => {
+                options.jwt.algorithms = Some(strings_value("jwt_algorithms", &value, crate::jwt::Alg::ALL.len())?);
+            }
+            b"jwt_leeway" => options.jwt.leeway = Some(integer_value("jwt_leeway", &value)?),
+            b"jwt_max_lifetime" => options.jwt.max_lifetime = Some(integer_value("jwt_max_lifetime", &value)?),
+            b"jwt_issuer" => options.jwt.issuers = strings_value("jwt_issuer", &value, crate::jwt::MAX_ALLOWED)?,
+            b"jwt_audience" => options.jwt.audiences = strings_value("jwt_audience", &value, crate::jwt::MAX_ALLOWED)?,
+            b"jwt_username_claim" => {
+                options.jwt.username_claim = Some(string_value("jwt_username_claim", &value)?);
+            }
+            b"jwt_single_use" => options.jwt.single_use = Some(bool_value("jwt_single_use", &value)?),
             b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
             b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
             other => {
@@ -187,8 +195,101 @@ fn verdict<T>(result: Result<T, Reason>) -> (Option<bool>, Option<&'static str>)
     }
 }
 
+/// A JSON value as a Lua value: objects and arrays as tables, integers
+/// as integers where they fit, `null` as nil.
+fn json_to_lua(lua: &Lua, value: &serde_json::Value) -> LuaResult<Value> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        Json::Null => Value::Nil,
+        Json::Bool(flag) => Value::Boolean(*flag),
+        Json::Number(number) => match number.as_i64().and_then(|n| mlua::Integer::try_from(n).ok()) {
+            Some(integer) => Value::Integer(integer),
+            None => Value::Number(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(text) => Value::String(lua.create_string(text)?),
+        Json::Array(items) => {
+            let list = lua.create_table_with_capacity(items.len(), 0)?;
+            for (index, item) in items.iter().enumerate() {
+                list.raw_set(index + 1, json_to_lua(lua, item)?)?;
+            }
+            Value::Table(list)
+        }
+        Json::Object(members) => {
+            let table = lua.create_table_with_capacity(0, members.len())?;
+            for (name, member) in members {
+                table.raw_set(name.as_str(), json_to_lua(lua, member)?)?;
+            }
+            Value::Table(table)
+        }
+    })
+}
+
+/// `set_jwt_keys(keys [, is_text])`: a new key set (JWKS, JWK or PEM
+/// text, or a file path unless `is_text`) for a verifier that takes JWTs: `true`, or `nil, message` with
+/// the old set kept. Asking a verifier without JWT keys is misuse.
+fn set_jwt_keys(
+    verifier: &mut Verifier,
+    function: &str,
+    keys: &[u8],
+    is_text: bool,
+) -> LuaResult<(Option<bool>, Option<String>)> {
+    let Some(jwt) = verifier.jwt_mut() else {
+        return Err(misuse(function, "this verifier takes no JWTs (no jwt_keys, jwt_keys_url or jwt_secret)"));
+    };
+    // Text from the network is never taken for a file path.
+    let loaded = if is_text {
+        crate::jwt::KeySet::parse(keys).map_err(|err| ConfigError::new("jwt_keys", err.to_string()))
+    } else {
+        crate::jwt::load_keys(keys)
+    };
+    match loaded {
+        Ok(set) => {
+            jwt.set_keys(set);
+            Ok((Some(true), None))
+        }
+        Err(err) => Ok((None, Some(err.to_string()))),
+    }
+}
+
+/// `jwt_keys()`: the keys in use, `{ { kid = ..., alg = ... }, ... }`
+/// (secrets not listed), and how many JWKs were passed over.
+fn jwt_keys(lua: &Lua, verifier: &Verifier) -> LuaResult<(Table, usize)> {
+    let list = lua.create_table()?;
+    let Some(jwt) = verifier.jwt() else { return Ok((list, 0)) };
+    for (index, key) in jwt.keys().iter().enumerate() {
+        let entry = lua.create_table()?;
+        entry.set("kid", key.kid.as_deref())?;
+        entry.set("alg", key.alg.name())?;
+        list.raw_set(index + 1, entry)?;
+    }
+    Ok((list, jwt.skipped()))
+}
+
 /// A verifier as Lua sees it: `verifier:verify(...)`, `verifier:stats()`.
 struct LuaVerifier(Verifier);
+
+/// `token_auth.new_jwt_verifier{...}`: `verify(token [, time])` returns
+/// the claims.
+struct LuaJwtVerifier(Verifier);
+
+impl UserData for LuaJwtVerifier {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method_mut("verify", |lua, this, (token, time): (Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("verify", format!("time {problem}")))?;
+            Ok(match this.0.verify_jwt(&token, time.unwrap_or_else(now)) {
+                Ok(verified) => (json_to_lua(lua, &serde_json::Value::Object(verified.claims))?, None),
+                Err(reason) => (Value::Nil, Some(reason.code())),
+            })
+        });
+        methods.add_method_mut("set_keys", |_, this, (keys, is_text): (Bytes, Option<bool>)| {
+            set_jwt_keys(&mut this.0, "set_keys", &keys, is_text.unwrap_or(false))
+        });
+        methods.add_method("keys", |lua, this, ()| jwt_keys(lua, &this.0));
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("token_auth JWT verifier ({} keys)", this.0.jwt().map_or(0, |jwt| jwt.keys().len())))
+        });
+    }
+}
 
 impl UserData for LuaVerifier {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
@@ -270,6 +371,27 @@ impl UserData for LuaVerifier {
             Some(store) => Ok(verdict(store.ping())),
             None => Err(misuse("ping_store", "this verifier has no replay_store")),
         });
+        // A JWT that names its own user (OAUTHBEARER): the username, or
+        // `nil, reason`.
+        methods.add_method_mut("verify_bearer", |_, this, (host, token, time): (Bytes, Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("verify_bearer", format!("time {problem}")))?;
+            Ok(match this.0.verify_bearer(&host, &token, time.unwrap_or_else(now)) {
+                Ok((username, _)) => (Some(username), None),
+                Err(reason) => (None, Some(reason.code())),
+            })
+        });
+        // The same checks without recording anything: whom the token is for.
+        methods.add_method("bearer_username", |_, this, (host, token, time): (Bytes, Bytes, Value)| {
+            let time = time_value(&time).map_err(|problem| misuse("bearer_username", format!("time {problem}")))?;
+            Ok(match this.0.bearer_username(&host, &token, time.unwrap_or_else(now)) {
+                Ok(username) => (Some(username), None),
+                Err(reason) => (None, Some(reason.code())),
+            })
+        });
+        methods.add_method_mut("set_jwt_keys", |_, this, (keys, is_text): (Bytes, Option<bool>)| {
+            set_jwt_keys(&mut this.0, "set_jwt_keys", &keys, is_text.unwrap_or(false))
+        });
+        methods.add_method("jwt_keys", |lua, this, ()| jwt_keys(lua, &this.0));
         methods.add_meta_method("__tostring", |_, this, ()| {
             Ok(match this.0.replay() {
                 Replay::Local(cache) => format!("token_auth verifier ({} live replay entries)", cache.len()),
@@ -310,15 +432,38 @@ fn generate_token(_: &Lua, (username, host, config): (Bytes, Bytes, Value)) -> L
         .map_err(|reason| misuse("generate_token", reason))
 }
 
-fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
-    let made = read_config(&config).and_then(|(options, extras)| {
-        if extras.time.is_some() || extras.nonce.is_some() {
-            return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+fn verifier_from(config: &Value, jwt_only: bool) -> Result<Verifier, ConfigError> {
+    let (options, extras) = read_config(config)?;
+    if extras.time.is_some() || extras.nonce.is_some() {
+        return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+    }
+    if jwt_only {
+        if options.otp_seed.is_some() || !options.token_secrets.is_empty() {
+            return Err(ConfigError::new("config", "otp_seed and token_secret are not JWT verifier options"));
         }
-        Verifier::new(&options)
-    });
+        if !options.jwt.has_keys() {
+            return Err(ConfigError::new("jwt_keys", "is not set (nor jwt_secret)"));
+        }
+    }
+    Verifier::new(&options)
+}
+
+fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
+    made_verifier(lua, verifier_from(&config, false).map(LuaVerifier))
+}
+
+/// Takes the `jwt_*` and `replay_*` options; `jwt_keys` or `jwt_secret`
+/// is required, the mod_auth_token options are refused.
+fn new_jwt_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
+    made_verifier(lua, verifier_from(&config, true).map(LuaJwtVerifier))
+}
+
+fn made_verifier<T: UserData + mlua::MaybeSend + 'static>(
+    lua: &Lua,
+    made: Result<T, ConfigError>,
+) -> LuaResult<MultiValue> {
     match made {
-        Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(LuaVerifier(verifier))?)])),
+        Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(verifier)?)])),
         // `nil, message, option`: callers name the option without parsing the message.
         Err(err) => Ok(MultiValue::from_iter([
             Value::Nil,
@@ -328,8 +473,48 @@ fn new_verifier(lua: &Lua, config: Value) -> LuaResult<MultiValue> {
     }
 }
 
+/// `explain` for a JWT: `{ format = "jwt", ok, reason, alg, kid, claims,
+/// keys, secrets, leeway }`; `alg` and `kid` are the header's (untrusted
+/// unless `ok`), `claims` only once the signature verified.
+fn explain_jwt(
+    lua: &Lua,
+    jwt: &crate::jwt::Jwt,
+    (username, host, token): (&[u8], &[u8], &[u8]),
+    time: u64,
+) -> LuaResult<Table> {
+    let report = lua.create_table()?;
+    report.set("format", "jwt")?;
+    if let Ok(parsed) = crate::jwt::compact::parse(token) {
+        report.set("alg", lua.create_string(&parsed.alg)?)?;
+        if let Some(kid) = &parsed.kid {
+            report.set("kid", lua.create_string(kid)?)?;
+        }
+    }
+    let result = match jwt.signed_claims(token) {
+        Ok(signed) => {
+            report.set("claims", json_to_lua(lua, &serde_json::Value::Object(signed.claims))?)?;
+            jwt.verify(username, host, token, time).map(|_| ())
+        }
+        Err(reason) => Err(reason),
+    };
+    report.set("ok", result.is_ok())?;
+    if let Err(reason) = result {
+        report.set("reason", reason.code())?;
+    }
+    report.set("keys", jwt.keys().len())?;
+    report.set("secrets", jwt.secret_count())?;
+    report.set("leeway", jwt.policy().leeway)?;
+    report.set("time", time)?;
+    Ok(report)
+}
+
 fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Value)) -> LuaResult<Table> {
     let (options, extras) = read_config(&config).map_err(|err| misuse("explain", err))?;
+    if crate::jwt::compact::looks_like_jwt(&token) || (options.otp_seed.is_none() && options.token_secrets.is_empty()) {
+        if let Some(jwt) = crate::jwt::Jwt::new(&options.jwt).map_err(|err| misuse("explain", err))? {
+            return explain_jwt(lua, &jwt, (&username, &host, &token), extras.time.unwrap_or_else(now));
+        }
+    }
     let scheme = Scheme::new(&options).map_err(|err| misuse("explain", err))?;
     let diagnosis = scheme.explain(&username, &host, &token, extras.time.unwrap_or_else(now));
     let report = lua.create_table()?;
@@ -361,7 +546,7 @@ fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Val
 
 /// `token_auth.options`: the list of [`crate::options::OPTIONS`], each a
 /// table `{ name, prosody, type, default, min, max, choices, required,
-/// verifier_only, description }`.
+/// required_unless, verifier_only, description }`.
 fn options_table(lua: &Lua) -> LuaResult<Table> {
     let list = lua.create_table()?;
     for (index, spec) in options::OPTIONS.iter().enumerate() {
@@ -372,7 +557,11 @@ fn options_table(lua: &Lua) -> LuaResult<Table> {
         match spec.default {
             options::Default::Integer(value) => entry.set("default", value)?,
             options::Default::Text(text) => entry.set("default", text)?,
-            options::Default::Required => entry.set("required", true)?,
+            options::Default::Boolean(flag) => entry.set("default", flag)?,
+            options::Default::Required => {
+                entry.set("required", true)?;
+                entry.set("required_unless", options::JWT_KEY_OPTIONS)?;
+            }
             options::Default::None => {}
         }
         entry.set("min", spec.min)?;
@@ -477,6 +666,7 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
     }
     exports.set("details", details)?;
     exports.set("options", options_table(lua)?)?;
+    exports.set("jwt_key_options", options::JWT_KEY_OPTIONS)?;
     exports.set("nameprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nameprep(&name))))?)?;
     exports.set("nodeprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nodeprep(&name))))?)?;
     exports.set("read_input", lua.create_function(read_input)?)?;
@@ -494,6 +684,7 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
     exports.set("verify_token", lua.create_function(verify_token)?)?;
     exports.set("generate_token", lua.create_function(generate_token)?)?;
     exports.set("new_verifier", lua.create_function(new_verifier)?)?;
+    exports.set("new_jwt_verifier", lua.create_function(new_jwt_verifier)?)?;
     exports.set("explain", lua.create_function(explain)?)?;
     exports.set(
         "new_seed",

@@ -7,7 +7,7 @@
 //! [`OPTIONS`] and a key in the binding's config reader; the plugin and
 //! the command then read it without further change.
 
-use crate::{replay, scheme, store, token, totp};
+use crate::{jwt, replay, scheme, store, token, totp};
 
 /// What kind of value an option takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub enum Kind {
     String,
     /// An integer within [`OptionSpec::min`]..=[`OptionSpec::max`].
     Integer,
+    /// `true` or `false`.
+    Boolean,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::Strings => "strings",
             Kind::String => "string",
             Kind::Integer => "integer",
+            Kind::Boolean => "boolean",
         }
     }
 }
@@ -42,6 +45,8 @@ pub enum Default {
     Integer(i64),
     /// A string default.
     Text(&'static str),
+    /// A boolean default.
+    Boolean(bool),
     /// Unset by default, and optional.
     None,
 }
@@ -71,6 +76,12 @@ pub struct OptionSpec {
 
 /// The ranges are small constants: every conversion below is exact.
 const fn int(value: usize) -> i64 {
+    value as i64
+}
+
+/// Seconds from the JWT ranges (at most a year): the conversion is exact.
+#[allow(clippy::cast_possible_wrap)]
+const fn secs(value: u64) -> i64 {
     value as i64
 }
 
@@ -280,7 +291,145 @@ pub const OPTIONS: &[OptionSpec] = &[
         verifier_only: true,
         description: "replicas that must acknowledge each claim (WAIT) within the reply timeout, else the login is refused",
     },
+    OptionSpec {
+        name: "jwt_keys",
+        prosody: "token_jwt_keys",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "a JWKS, JWK or PEM public keys (a file path, or the text itself): JWTs signed by these keys are accepted",
+    },
+    OptionSpec {
+        name: "jwt_keys_url",
+        prosody: "token_jwt_keys_url",
+        kind: Kind::String,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a JWKS URL (http:// or https://) the plugin fetches at load, every jwt_keys_refresh seconds and on an unknown kid",
+    },
+    OptionSpec {
+        name: "jwt_keys_refresh",
+        prosody: "token_jwt_keys_refresh",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_KEYS_REFRESH)),
+        min: Some(secs(*jwt::KEYS_REFRESH.start())),
+        max: Some(secs(*jwt::KEYS_REFRESH.end())),
+        choices: &[],
+        verifier_only: true,
+        description: "seconds between two fetches of jwt_keys_url",
+    },
+    OptionSpec {
+        name: "jwt_secret",
+        prosody: "token_jwt_secret",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "HMAC secret for HS* JWTs (raw bytes, at least the hash's size), or a list of up to 8",
+    },
+    OptionSpec {
+        name: "jwt_secret_algorithm",
+        prosody: "token_jwt_secret_algorithm",
+        kind: Kind::String,
+        default: Default::Text("HS256"),
+        min: None,
+        max: None,
+        choices: &["HS256", "HS384", "HS512"],
+        verifier_only: false,
+        description: "the one algorithm the JWT secrets serve",
+    },
+    OptionSpec {
+        name: "jwt_algorithms",
+        prosody: "token_jwt_algorithms",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &jwt::Alg::NAMES,
+        verifier_only: false,
+        description: "accepted JWT algorithms (default: all; each key still serves only its own)",
+    },
+    OptionSpec {
+        name: "jwt_leeway",
+        prosody: "token_jwt_leeway",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_LEEWAY)),
+        min: Some(secs(*jwt::LEEWAY.start())),
+        max: Some(secs(*jwt::LEEWAY.end())),
+        choices: &[],
+        verifier_only: false,
+        description: "seconds of clock skew allowed on exp, nbf and iat",
+    },
+    OptionSpec {
+        name: "jwt_max_lifetime",
+        prosody: "token_jwt_max_lifetime",
+        kind: Kind::Integer,
+        default: Default::Integer(secs(jwt::DEFAULT_MAX_LIFETIME)),
+        min: Some(secs(*jwt::MAX_LIFETIME.start())),
+        max: Some(secs(*jwt::MAX_LIFETIME.end())),
+        choices: &[],
+        verifier_only: false,
+        description: "longest accepted JWT lifetime in seconds (exp - iat, or exp - now without iat)",
+    },
+    OptionSpec {
+        name: "jwt_issuer",
+        prosody: "token_jwt_issuer",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "accepted iss values (when set, iss is required)",
+    },
+    OptionSpec {
+        name: "jwt_audience",
+        prosody: "token_jwt_audience",
+        kind: Kind::Strings,
+        default: Default::None,
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "accepted aud values (when set, aud must name one)",
+    },
+    OptionSpec {
+        name: "jwt_username_claim",
+        prosody: "token_jwt_username_claim",
+        kind: Kind::String,
+        default: Default::Text(jwt::DEFAULT_USERNAME_CLAIM),
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: false,
+        description: "the claim naming the user: a localpart, or a bare JID on this host",
+    },
+    OptionSpec {
+        name: "jwt_single_use",
+        prosody: "token_jwt_single_use",
+        kind: Kind::Boolean,
+        default: Default::Boolean(true),
+        min: None,
+        max: None,
+        choices: &[],
+        verifier_only: true,
+        description: "a JWT logs in once (by jti, else its signature); false allows reuse until exp",
+    },
 ];
+
+/// The options that make a verifier take JWTs; any one of them set, the
+/// [`Default::Required`] options (`otp_seed`, `token_secret`) are not
+/// required. The binding exports it as each required option's
+/// `required_unless`.
+pub const JWT_KEY_OPTIONS: &[&str] = &["jwt_keys", "jwt_keys_url", "jwt_secret"];
 
 /// The option named `name` in a config table.
 #[must_use]
@@ -305,6 +454,7 @@ mod tests {
             assert_eq!(spec.kind == Kind::Integer, spec.min.is_some() && spec.max.is_some(), "{}", spec.name);
         }
         assert_eq!(find("window").map(|s| s.prosody), Some("token_otp_window"));
+        assert!(JWT_KEY_OPTIONS.iter().all(|name| find(name).is_some()));
     }
 
     #[test]
@@ -328,6 +478,15 @@ mod tests {
             "replay_store_timeout" => {
                 options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());
                 options.replay_store_timeout = Some(value);
+            }
+            "jwt_leeway" | "jwt_max_lifetime" | "jwt_keys_refresh" => {
+                options.jwt.secrets = vec![[7u8; 32].to_vec()];
+                options.jwt.keys_url = Some(b"https://idp.example/jwks".to_vec());
+                match name {
+                    "jwt_leeway" => options.jwt.leeway = Some(value),
+                    "jwt_max_lifetime" => options.jwt.max_lifetime = Some(value),
+                    _ => options.jwt.keys_refresh = Some(value),
+                }
             }
             "replay_store_replicas" => {
                 options.replay_store = Some(b"redis://127.0.0.1:1".to_vec());

@@ -2,6 +2,7 @@
 //! tokens verified, minted and explained.
 
 use crate::error::{ConfigError, Reason};
+use crate::jwt::{self, Jwt};
 use crate::replay::{self, Fingerprint, ReplayCache};
 use crate::store::{self, RedisStore};
 use crate::token::{self, Secrets};
@@ -48,6 +49,8 @@ pub struct Options {
     pub replay_store_master: Option<Vec<u8>>,
     /// Replicas that must acknowledge a claim (`replay_store_replicas`).
     pub replay_store_replicas: Option<i64>,
+    /// The JWT options (`jwt_*`); JWTs are accepted once keys are set.
+    pub jwt: jwt::Options,
 }
 
 impl core::fmt::Debug for Options {
@@ -69,6 +72,7 @@ impl core::fmt::Debug for Options {
             .field("replay_store_sentinels", &self.replay_store_sentinels.len())
             .field("replay_store_master", &self.replay_store_master.as_ref().map(|_| "(set)"))
             .field("replay_store_replicas", &self.replay_store_replicas)
+            .field("jwt", &self.jwt)
             .finish_non_exhaustive()
     }
 }
@@ -311,10 +315,38 @@ pub enum Replay {
 }
 
 /// A scheme with its replay cache: each token is accepted at most once.
+/// With JWT keys configured it takes JWTs too (told apart by their shape,
+/// [`jwt::compact::looks_like_jwt`]), through the same replay cache.
 #[derive(Debug)]
 pub struct Verifier {
-    scheme: Scheme,
+    scheme: Option<Scheme>,
+    jwt: Option<Jwt>,
     replay: Replay,
+}
+
+/// What a verifier accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Accepted {
+    /// A mod_auth_token token.
+    Token(Verified),
+    /// A JWT, with its claims.
+    Jwt(Box<jwt::Verified>),
+}
+
+/// What a verified token is remembered by, and until when.
+struct Claim {
+    fingerprint: Fingerprint,
+    expires_at: u64,
+    /// The distinctive part of the shared store's key.
+    store_part: Vec<u8>,
+}
+
+impl Claim {
+    fn of_jwt(verified: &jwt::Verified) -> Claim {
+        let mut store_part = b"jwt:".to_vec();
+        store_part.extend_from_slice(data_encoding::HEXLOWER.encode(&verified.replay_id[..16]).as_bytes());
+        Claim { fingerprint: Fingerprint::of(&verified.replay_id), expires_at: verified.dead_at, store_part }
+    }
 }
 
 impl Verifier {
@@ -324,7 +356,10 @@ impl Verifier {
     /// # Errors
     /// [`ConfigError`] naming the first bad option.
     pub fn new(options: &Options) -> Result<Self, ConfigError> {
-        let scheme = Scheme::new(options)?;
+        let jwt = Jwt::new(&options.jwt)?;
+        // JWTs alone need no OTP seed or token secret.
+        let jwt_only = jwt.is_some() && options.otp_seed.is_none() && options.token_secrets.is_empty();
+        let scheme = if jwt_only { None } else { Some(Scheme::new(options)?) };
         let capacity = in_range(
             options.replay_capacity,
             replay::DEFAULT_CAPACITY,
@@ -367,7 +402,7 @@ impl Verifier {
                 Replay::Local(ReplayCache::with_share(capacity, per_user))
             }
         };
-        Ok(Verifier { scheme, replay })
+        Ok(Verifier { scheme, jwt, replay })
     }
 
     /// Where used tokens are remembered.
@@ -384,10 +419,21 @@ impl Verifier {
         }
     }
 
-    /// The scheme behind this verifier.
+    /// The scheme behind this verifier, unless it takes JWTs only.
     #[must_use]
-    pub fn scheme(&self) -> &Scheme {
-        &self.scheme
+    pub fn scheme(&self) -> Option<&Scheme> {
+        self.scheme.as_ref()
+    }
+
+    /// The JWT verifier, when JWT keys are configured.
+    #[must_use]
+    pub fn jwt(&self) -> Option<&Jwt> {
+        self.jwt.as_ref()
+    }
+
+    /// The JWT verifier, to replace its keys (reload, JWKS refresh).
+    pub fn jwt_mut(&mut self) -> Option<&mut Jwt> {
+        self.jwt.as_mut()
     }
 
     /// The in-process replay cache, unless a shared store is used.
@@ -399,44 +445,84 @@ impl Verifier {
         }
     }
 
-    /// Every check but the replay check: the token, what it verified as,
-    /// and until when it could verify (the replay entry's lifetime).
-    fn check(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<(Verified, u64), Reason> {
+    /// Every check but the replay check: what the token verified as, and
+    /// what to remember it by (nothing for a reusable JWT).
+    fn check(
+        &mut self,
+        username: &[u8],
+        host: &[u8],
+        token: &[u8],
+        now: u64,
+    ) -> Result<(Accepted, Option<Claim>), Reason> {
         if let Replay::Local(cache) = &mut self.replay {
             // Expire on every call, not only on success, so that a stream
             // of refused tokens still lets expired entries go.
             cache.expire(now, replay::EXPIRY_BATCH);
         }
-        let verified = self.scheme.verify(username, host, token, now)?;
-        Ok((verified, self.scheme.expiry_after(now)))
+        if let Some(jwt) = &self.jwt {
+            if jwt::compact::looks_like_jwt(token) || self.scheme.is_none() {
+                let verified = jwt.verify(username, host, token, now)?;
+                let claim = jwt.single_use().then(|| Claim::of_jwt(&verified));
+                return Ok((Accepted::Jwt(Box::new(verified)), claim));
+            }
+        }
+        let Some(scheme) = &self.scheme else { return Err(Reason::JwtMalformed) };
+        let verified = scheme.verify(username, host, token, now)?;
+        // Verified: the token starts with exactly this many digits.
+        let digits = token.get(..scheme.digits_length()).ok_or(Reason::Malformed)?;
+        let claim = Claim {
+            fingerprint: verified.fingerprint,
+            expires_at: scheme.expiry_after(now),
+            store_part: digits.to_vec(),
+        };
+        Ok((Accepted::Token(verified), Some(claim)))
     }
 
-    /// The shared store's key for a verified token.
-    fn store_key(&self, username: &[u8], host: &[u8], token: &[u8]) -> Result<Vec<u8>, Reason> {
-        // Verified: the token starts with exactly this many digits.
-        let digits = token.get(..self.scheme.digits_length()).ok_or(Reason::Malformed)?;
-        Ok(store::key(host, username, digits))
+    /// Records a claim in the in-process cache (`Ok(None)`), or sends it
+    /// to the shared store, waiting for its verdict (`Ok(None)`) or not
+    /// (`Ok(Some(ticket))`).
+    fn record(
+        &mut self,
+        claim: &Claim,
+        username: &[u8],
+        host: &[u8],
+        now: u64,
+        wait: bool,
+    ) -> Result<Option<u64>, Reason> {
+        match &mut self.replay {
+            Replay::Local(cache) => {
+                let owner = if username.is_empty() { replay::Owner::NONE } else { cache.owner(username, host) };
+                cache.insert_for(claim.fingerprint, owner, claim.expires_at, now)?;
+                Ok(None)
+            }
+            Replay::Shared(store) => {
+                let key = store::key(host, username, &claim.store_part);
+                let user = store::user_key(host, username);
+                let lifetime = store::lifetime_ms(claim.expires_at, now);
+                if wait {
+                    store.claim(&key, &user, lifetime)?;
+                    Ok(None)
+                } else {
+                    store.send_claim(&key, &user, lifetime).map(Some)
+                }
+            }
+        }
     }
 
     /// Checks a token and records it as used: in the in-process cache,
-    /// or with one round trip to the shared store, waited for.
+    /// or with one round trip to the shared store, waited for. A JWT with
+    /// `jwt_single_use` false is not recorded.
     ///
     /// # Errors
     /// The [`Reason`] of the first failed check, [`Reason::Replayed`],
     /// [`Reason::ReplayUserFull`], [`Reason::ReplayCacheFull`] or
     /// [`Reason::ReplayStoreUnavailable`].
-    pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Verified, Reason> {
-        let (verified, expires_at) = self.check(username, host, token, now)?;
-        if let Replay::Local(cache) = &mut self.replay {
-            let owner = cache.owner(username, host);
-            cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
-            return Ok(verified);
+    pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Accepted, Reason> {
+        let (accepted, claim) = self.check(username, host, token, now)?;
+        if let Some(claim) = claim {
+            self.record(&claim, username, host, now, true)?;
         }
-        let key = self.store_key(username, host, token)?;
-        if let Replay::Shared(store) = &mut self.replay {
-            store.claim(&key, &store::user_key(host, username), store::lifetime_ms(expires_at, now))?;
-        }
-        Ok(verified)
+        Ok(accepted)
     }
 
     /// [`Self::verify`] without waiting for the shared store: a token that
@@ -447,30 +533,70 @@ impl Verifier {
     /// # Errors
     /// As [`Self::verify`], except the replay verdict of a sent claim.
     pub fn begin(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Begun, Reason> {
-        let (verified, expires_at) = self.check(username, host, token, now)?;
+        let (accepted, claim) = self.check(username, host, token, now)?;
+        let Some(claim) = claim else { return Ok(Begun::Accepted(accepted)) };
+        Ok(match self.record(&claim, username, host, now, false)? {
+            Some(ticket) => Begun::Claimed(ticket),
+            None => Begun::Accepted(accepted),
+        })
+    }
+
+    /// Whom a bearer JWT is for on `host`, after its signature and claims
+    /// checked out; nothing is recorded (the login that follows is).
+    ///
+    /// # Errors
+    /// As [`Self::verify_bearer`], without the replay reasons.
+    pub fn bearer_username(&self, host: &[u8], token: &[u8], now: u64) -> Result<String, Reason> {
+        let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
+        let verified = jwt.verify_claims(token, now)?;
+        jwt.policy().username_for(&verified.claims, host)
+    }
+
+    /// A bearer JWT that names its own user (SASL OAUTHBEARER): the
+    /// signature and claims, the user from the username claim on `host`,
+    /// then the replay check as for [`Self::verify`], waited for.
+    ///
+    /// # Errors
+    /// [`Reason::JwtMalformed`] when no JWT keys are configured; else as
+    /// [`Jwt::verify`], and the replay reasons.
+    pub fn verify_bearer(&mut self, host: &[u8], token: &[u8], now: u64) -> Result<(String, jwt::Verified), Reason> {
         if let Replay::Local(cache) = &mut self.replay {
-            let owner = cache.owner(username, host);
-            cache.insert_for(verified.fingerprint, owner, expires_at, now)?;
-            return Ok(Begun::Accepted(verified));
+            cache.expire(now, replay::EXPIRY_BATCH);
         }
-        let key = self.store_key(username, host, token)?;
-        match &mut self.replay {
-            Replay::Shared(store) => Ok(Begun::Claimed(store.send_claim(
-                &key,
-                &store::user_key(host, username),
-                store::lifetime_ms(expires_at, now),
-            )?)),
-            // Returned above.
-            Replay::Local(_) => Ok(Begun::Accepted(verified)),
+        let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
+        let verified = jwt.verify_claims(token, now)?;
+        let username = jwt.policy().username_for(&verified.claims, host)?;
+        if jwt.single_use() {
+            self.record(&Claim::of_jwt(&verified), username.as_bytes(), host, now, true)?;
         }
+        Ok((username, verified))
+    }
+
+    /// A JWT for nobody in particular (the Lua API's `verify(token)`):
+    /// signature and claims, then, with `jwt_single_use`, the replay
+    /// check through the same cache or store, waited for.
+    ///
+    /// # Errors
+    /// [`Reason::JwtMalformed`] when no JWT keys are configured; else as
+    /// [`Jwt::verify_claims`], and the replay reasons.
+    pub fn verify_jwt(&mut self, token: &[u8], now: u64) -> Result<jwt::Verified, Reason> {
+        if let Replay::Local(cache) = &mut self.replay {
+            cache.expire(now, replay::EXPIRY_BATCH);
+        }
+        let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
+        let verified = jwt.verify_claims(token, now)?;
+        if jwt.single_use() {
+            self.record(&Claim::of_jwt(&verified), b"", b"", now, true)?;
+        }
+        Ok(verified)
     }
 }
 
 /// How far [`Verifier::begin`] got.
 #[derive(Debug)]
 pub enum Begun {
-    /// Accepted, and recorded in the in-process cache.
-    Accepted(Verified),
+    /// Accepted, and recorded in the in-process cache (or not single use).
+    Accepted(Accepted),
     /// Valid, and claimed in the shared store: the verdict comes with this
     /// ticket from [`RedisStore::collect`].
     Claimed(u64),

@@ -9,6 +9,9 @@
 //! compares through `subtle`) for the signature, `subtle::ConstantTimeEq`
 //! for the code.
 //!
+//! JWT HMACs (src/jwt/alg.rs) go through `verify_slice` the same way; the
+//! public-key algorithms compare nothing secret.
+//!
 //! What this test proves, and what not. Timing cannot be measured reliably
 //! in a test on a shared machine, so this test reads the source instead
 //! (the non-test part of src/token.rs, src/totp.rs, src/scheme.rs and
@@ -100,6 +103,21 @@ fn signatures_are_compared_with_verify_slice() {
 }
 
 #[test]
+fn jwt_hmacs_are_compared_with_verify_slice() {
+    let alg = source("jwt/alg.rs");
+    let hmac_ok = body(&alg, "fn hmac_ok<");
+    assert!(hmac_ok.contains("mac.verify_slice(signature)"), "the JWT HMAC check must use verify_slice:\n{hmac_ok}");
+    assert_eq!(count(&alg, "verify_slice("), 1, "one HMAC check, in hmac_ok");
+    assert_eq!(count(&alg, ".finalize()"), 0, "no HMAC is computed to be compared");
+    // Ed25519 through verify_strict (no malleable signatures); ECDSA and RSA
+    // through their crates' verify.
+    assert!(alg.contains("key.verify_strict(input"));
+    for file in ["jwt/mod.rs", "jwt/compact.rs", "jwt/keys.rs", "jwt/claims.rs"] {
+        assert_eq!(count(&source(file), "verify_slice("), 0, "{file} checks signatures itself");
+    }
+}
+
+#[test]
 fn otp_codes_are_compared_with_ct_eq() {
     let totp = source("totp.rs");
     assert!(totp.contains("use subtle::ConstantTimeEq;"));
@@ -132,7 +150,7 @@ fn the_otp_is_looked_at_only_after_the_signature_verified() {
 fn no_statement_compares_a_signature_or_code_with_an_operator() {
     const SECRET_NAMES: [&str; 8] = ["signature", "mac", "tag", "otp", "code", "hotp", "finalize", "digest"];
     const OPERATORS: [&str; 5] = ["==", "!=", ".eq(", ".ne(", "cmp("];
-    for file in ["token.rs", "totp.rs", "scheme.rs", "lua.rs"] {
+    for file in ["token.rs", "totp.rs", "scheme.rs", "lua.rs", "jwt/mod.rs", "jwt/alg.rs", "jwt/compact.rs"] {
         for statement in statements(&source(file)) {
             let lower = statement.to_ascii_lowercase();
             let Some(operator) = OPERATORS.iter().find(|op| lower.contains(**op)) else {

@@ -506,7 +506,7 @@ fn the_replay_cache_keeps_its_bound_under_a_flood_and_recovers() {
         ..Options::default()
     };
     let mut verifier = Verifier::new(&options).expect("valid");
-    let scheme = verifier.scheme().clone();
+    let scheme = verifier.scheme().expect("a token scheme").clone();
     let mint = |n: u64, time: u64| {
         let nonce = format!("{n:032}");
         scheme.generate(b"alice", b"example.com", nonce.as_bytes(), time).expect("mint")

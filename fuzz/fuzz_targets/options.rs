@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
             ] {
                 assert!(good(option), "{option} is out of range but was accepted");
             }
-            let scheme = verifier.scheme();
+            let scheme = verifier.scheme().expect("a token scheme");
             let digits = scheme.totp().digits() as usize;
             let nonce = vec![b'7'; scheme.nonce_length()];
             let now = 1_700_000_000 + data.len() as u64 * 977;

@@ -14,7 +14,8 @@ Usage: token-auth check --jid USER@HOST [--time T] [--config FILE] [TOKEN | -]
 
 Tell whether TOKEN verifies for USER@HOST and, if not, why: which part is
 malformed, a wrong token_secret or a wrong user/host, or an OTP from a
-clock that is off (and by how much). Without TOKEN, or with "-", the token
+clock that is off (and by how much). A JWT (token_jwt_keys or
+token_jwt_secret configured) gets its reason code, header and times. Without TOKEN, or with "-", the token
 is read from the first line of standard input (keeps it out of `ps`).
 The token contains a space: quote it. USER is nodeprepped and HOST
 nameprepped first, as a server does.
@@ -125,11 +126,54 @@ local function clock_sentence(step_offset, clock_offset, period, clock_name)
 	return text
 end
 
+-- A JWT's report (format "jwt"), in words.
+local function explain_jwt(token_auth, job, report)
+	local jid = printable(job.user .. "@" .. job.host, 200)
+	local header = "alg " .. printable(tostring(report.alg or "?"), 20)
+		.. (report.kid and (", kid " .. printable(report.kid, 80)) or "")
+	local claims = report.claims or {}
+	local function at(name)
+		local t = claims[name]
+		if type(t) ~= "number" then return nil end
+		local offset = t - report.time
+		return name .. " " .. os.date("!%Y-%m-%d %H:%M:%S UTC", t) .. " ("
+			.. (offset >= 0 and "in " or "") .. duration(offset) .. (offset < 0 and " ago" or "") .. ")"
+	end
+	local times = {}
+	for _, name in ipairs({ "iat", "nbf", "exp" }) do
+		times[#times + 1] = at(name)
+	end
+	if report.ok then
+		out("OK: the JWT verifies for " .. jid .. " (" .. header .. ").")
+		if #times > 0 then out("Times: " .. table.concat(times, "; ") .. ".") end
+		out("check does not consult any server's replay cache: by default (token_jwt_single_use) a server"
+			.. " accepts each JWT only once.")
+		return util.EXIT_OK
+	end
+	local reason = report.reason
+	out("NOT VALID (" .. tostring(reason) .. "): " .. (token_auth.reasons[reason] or "unknown reason") .. ".")
+	out("Header: " .. header .. "; " .. plural(report.keys, "key") .. " and " .. plural(report.secrets, "secret")
+		.. " configured.")
+	if #times > 0 then
+		out("Times: " .. table.concat(times, "; ") .. " (leeway " .. report.leeway .. " s).")
+	end
+	if reason == "jwt_unknown_kid" and report.keys == 0 then
+		out("No key set is loaded here: keys from token_jwt_keys_url are fetched by the server, not by this command.")
+	end
+	if reason == "jwt_wrong_user" or reason == "jwt_wrong_host" then
+		out("The token names " .. printable(tostring(claims.sub or "?"), 200) .. ".")
+	end
+	return util.EXIT_REJECTED
+end
+
 local function explain(token_auth, job, token)
 	local ok, report = pcall(token_auth.explain, job.user, job.host, token, job.settings)
 	if not ok then
 		util.err_line("cannot check: ", util.first_line(report))
 		return util.EXIT_CONFIG
+	end
+	if report.format == "jwt" then
+		return explain_jwt(token_auth, job, report)
 	end
 	local clock_name = job.time and "the time given by --time" or "this machine's clock"
 	local jid = job.user .. "@" .. job.host

@@ -395,6 +395,16 @@ end
 function config.settings(token_auth, result, host, for_verifier)
 	local section = host and result.hosts[host] or {}
 	local settings, problem = {}, nil
+	local prosody_name = {}
+	for _, option in ipairs(token_auth.options) do prosody_name[option.name] = option.prosody end
+	-- Is any of the core's options `names` set, here or globally?
+	local function any_set(names)
+		for _, name in ipairs(names or {}) do
+			local key = prosody_name[name]
+			if section[key] ~= nil or result.global[key] ~= nil then return true end
+		end
+		return false
+	end
 	for _, option in ipairs(token_auth.options) do
 		local value = section[option.prosody]
 		if value == nil then value = result.global[option.prosody] end
@@ -409,7 +419,7 @@ function config.settings(token_auth, result, host, for_verifier)
 				break
 			end
 			settings[option.name] = value
-		elseif value == nil and option.required then
+		elseif value == nil and option.required and not any_set(option.required_unless) then
 			problem = "no " .. option.prosody .. " " .. config.where(result)
 				.. ": set it globally or in the host's VirtualHost section"
 				.. (option.name == "token_secret" and ", or TOKEN_AUTH_SECRET"

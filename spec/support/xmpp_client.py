@@ -10,7 +10,7 @@ send NUL bytes, invalid UTF-8 and trailing fields; they still go through
 slixmpp's stream and SASL machinery.
 
     /usr/bin/python3 spec/support/xmpp_client.py --port N --jid user@host \\
-        --mech X-TOKEN|PLAIN \\
+        --mech X-TOKEN|PLAIN|OAUTHBEARER \\
         (--password TOKEN | --token-hex HEX | --password-file F | --raw-sasl-hex HEX) \\
         [--tls none|starttls|direct --ca-file CA.pem] \\
         [--authzid A] [--address 127.0.0.1] [--timeout 10] [--hold SECONDS]
@@ -60,6 +60,24 @@ class XToken(Mech):
         return creds["authzid"] + b"\x00" + creds["username"] + b"\x00" + creds["password"]
 
 
+@sasl_mech(50)
+class OAuthBearer(Mech):
+    """OAUTHBEARER (RFC 7628): a GS2 header, then auth=Bearer TOKEN; to an
+    error challenge it answers the single byte 0x01, as the RFC says."""
+
+    name = "OAUTHBEARER"
+    required_credentials = {"password"}
+    optional_credentials = {"authzid"}
+    security = {"encrypted", "unencrypted_plain"}
+
+    def process(self, challenge=b""):
+        if challenge:
+            return b"\x01"
+        authzid = self.credentials["authzid"]
+        header = b"n,a=" + authzid + b"," if authzid else b"n,,"
+        return header + b"\x01auth=Bearer " + self.credentials["password"] + b"\x01\x01"
+
+
 class RawMessage(Mech):
     """Sends a prepared SASL message byte for byte (tests of malformed input)."""
 
@@ -74,7 +92,7 @@ def parse_args(argv):
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--jid", required=True, help="user@host (a resource is chosen by the server)")
-    p.add_argument("--mech", required=True, choices=["X-TOKEN", "PLAIN"])
+    p.add_argument("--mech", required=True, choices=["X-TOKEN", "PLAIN", "OAUTHBEARER"])
     secret = p.add_mutually_exclusive_group(required=True)
     secret.add_argument("--password", help="the token (or password), as text")
     secret.add_argument("--token-hex", help="the token as hex bytes, sent without SASLprep")
