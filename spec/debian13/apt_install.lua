@@ -202,10 +202,13 @@ VirtualHost %q
 		assert.matches("Token refused for bob@" .. HOST .. " via X-TOKEN: replayed", log(), 1, true);
 	end);
 
-	it("refuses a user disabled with `prosodyctl shell user:disable`, and accepts them again after user:enable", function()
+	it("refuses a known user disabled with `prosodyctl shell user:disable`, and accepts them again after user:enable", function()
 		local jid = "carol@" .. HOST;
-		assert_ran(in_root(("prosodyctl shell %s"):format(quote("user:disable('" .. jid .. "')"))));
+		-- Known users (the default): carol exists once she has logged in.
 		local answer = login("carol", "X-TOKEN", token_auth_mint("carol"));
+		assert.is_true(answer.ok, answer.condition and (answer.condition .. ": " .. tostring(answer.text)));
+		assert_ran(in_root(("prosodyctl shell %s"):format(quote("user:disable('" .. jid .. "')"))));
+		answer = login("carol", "X-TOKEN", token_auth_mint("carol"));
 		assert.is_false(answer.ok);
 		assert.equal("account-disabled", answer.condition);
 		-- Another user is not affected.

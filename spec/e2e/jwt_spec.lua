@@ -208,6 +208,9 @@ describe("Prosody with JWTs #e2e", function()
 			assert.is_true(answer.bound);
 		end
 		-- A disabled account's valid JWT: account-disabled, logged as such.
+		-- Known users (the default): an admin registers dave before disabling him.
+		local registered, registered_status = server:prosodyctl("register", "dave", HOST, "unused-password");
+		assert.equal(0, registered_status, registered);
 		local command = IS_13 and ("user:disable(%q)"):format("dave@" .. HOST)
 			or (">prosody.hosts[%q].users.disable(%q)"):format(HOST, "dave");
 		local out, status = server:prosodyctl("shell", command);

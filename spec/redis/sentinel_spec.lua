@@ -116,7 +116,7 @@ describe("the Redis replay store through Sentinel #redis", function()
 		for _, case in ipairs({
 			{ { replay_store_master = false }, "^replay_store_master: must be a string" },
 			{ { replay_store_sentinels = { "127.0.0.1" } }, "^replay_store_sentinels: must be a list" },
-			{ { replay_store_sentinels = {} }, "^replay_store_sentinels: must list 1 to 16" },
+			{ { replay_store_sentinels = {} }, "^replay_store_sentinels: is an empty list" },
 			{ { replay_store_replicas = 17 }, "^replay_store_replicas: " },
 		}) do
 			local config = { otp_seed = SEED, token_secret = SECRET, replay_store = "redis://127.0.0.1:1",
