@@ -38,7 +38,9 @@ build = {
 			["mod_auth_token"] = "lua/mod_auth_token.lua",
 			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
 			-- The token-auth command's modules (bin/token-auth dispatches to them).
+			-- token_auth.native locates the native module for the plugin too.
 			["token_auth.cli"] = "lua/token_auth/cli.lua",
+			["token_auth.native"] = "lua/token_auth/native.lua",
 			["token_auth.util"] = "lua/token_auth/util.lua",
 			["token_auth.config"] = "lua/token_auth/config.lua",
 			["token_auth.new_secret"] = "lua/token_auth/new_secret.lua",

@@ -70,15 +70,14 @@ end
 
 -- The native module; exits with EXIT_RUNTIME when it cannot be loaded.
 function util.native()
-	local ok, mod = pcall(require, "token_auth")
-	if ok and type(mod) == "table" and mod.make_stdin_raw then return mod end
+	local native = require "token_auth.native"
+	local mod, problem = native.load()
+	if type(mod) == "table" and mod.make_stdin_raw then return mod end
 	-- A module is built for one Lua: name the one running, and its build target.
-	local tag = type(jit) == "table" and "luajit" or ("lua" .. _VERSION:gsub("%D", "")) -- luacheck: ignore 113
-	local running = type(jit) == "table" and jit.version or _VERSION -- luacheck: ignore 113
-	util.err_line("cannot load the native module token_auth for ", running, " (install the prosody-token-auth ",
-		"rock, or in a checkout run `make build-", tag, "` (or run bin/token-auth with an interpreter already ",
-		"built, e.g. lua5.4), or put the directory of token_auth.so on LUA_CPATH): ",
-		ok and "it is an older version" or util.first_line(mod))
+	util.err_line("cannot load the native module token_auth for ", native.interpreter(), " (install the ",
+		"prosody-token-auth rock, or in a checkout run `make build-", native.tag(), "` (or run bin/token-auth ",
+		"with an interpreter already built, e.g. lua5.4), or put the directory of token_auth.so on LUA_CPATH): ",
+		mod and "it is an older version" or util.first_line(problem))
 	util.exit(util.EXIT_RUNTIME)
 end
 
