@@ -41,8 +41,10 @@ build = {
 			-- token_auth.native locates the native module for the plugin too.
 			["token_auth.cli"] = "lua/token_auth/cli.lua",
 			["token_auth.native"] = "lua/token_auth/native.lua",
-			["token_auth.util"] = "lua/token_auth/util.lua",
+			["token_auth.exit"] = "lua/token_auth/exit.lua",
+			["token_auth.output"] = "lua/token_auth/output.lua",
 			["token_auth.config"] = "lua/token_auth/config.lua",
+			["token_auth.job"] = "lua/token_auth/job.lua",
 			["token_auth.new_secret"] = "lua/token_auth/new_secret.lua",
 			["token_auth.new_seed"] = "lua/token_auth/new_seed.lua",
 			["token_auth.mint"] = "lua/token_auth/mint.lua",
