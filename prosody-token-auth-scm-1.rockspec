@@ -42,9 +42,13 @@ build = {
 			-- mod_auth_token's helper (module:require "jwks" finds jwks.lua there too).
 			["mod_auth_token.jwks"] = "lua/mod_auth_token/jwks.lib.lua",
 			-- The token-auth command's modules (bin/token-auth dispatches to them).
+			-- token_auth.native locates the native module for the plugin too.
 			["token_auth.cli"] = "lua/token_auth/cli.lua",
-			["token_auth.util"] = "lua/token_auth/util.lua",
+			["token_auth.native"] = "lua/token_auth/native.lua",
+			["token_auth.exit"] = "lua/token_auth/exit.lua",
+			["token_auth.output"] = "lua/token_auth/output.lua",
 			["token_auth.config"] = "lua/token_auth/config.lua",
+			["token_auth.job"] = "lua/token_auth/job.lua",
 			["token_auth.new_secret"] = "lua/token_auth/new_secret.lua",
 			["token_auth.new_seed"] = "lua/token_auth/new_seed.lua",
 			["token_auth.mint"] = "lua/token_auth/mint.lua",

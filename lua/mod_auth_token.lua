@@ -16,39 +16,30 @@
 -- fingerprints of its secrets) lives in Prosody's storage, so that servers
 -- sharing a database share it: nothing is cached between logins.
 
--- The native module from package.cpath or, failing that, from the LuaRocks
--- tree this file was installed into: `prosodyctl install` (Prosody 13) puts
--- the plugins in <tree>/share/lua/5.4/ and token_auth.so in <tree>/lib/lua/5.4/,
--- which Prosody 13.0.1 leaves off package.cpath. Last, beside this file.
+-- The native module, found by token_auth/native.lua, the locator the
+-- token-auth command uses too: package.cpath, else the LuaRocks tree this
+-- file was installed into (`prosodyctl install` on Prosody 13 leaves its
+-- lib/ off package.cpath), else beside this file. The locator is on Lua's
+-- path where the rock or the .deb installs it, or beside this file (a rock's
+-- --tree, a checkout's lua/); a copy of the plugin files alone has no
+-- locator and loads token_auth from package.cpath.
 local function load_native()
-	local ok, native = pcall(require, "token_auth");
-	if ok then
-		return native;
+	local found, locator = pcall(require, "token_auth.native");
+	if not found then
+		local dir = type(module.path) == "string" and module.path:match("^(.*)/[^/]*$");
+		local chunk = dir and loadfile(dir .. "/token_auth/native.lua");
+		locator = chunk and chunk();
 	end
-	local dir = type(module.path) == "string" and module.path:match("^(.*)/[^/]*$");
-	local candidates = {};
-	if dir then
-		local tree, lua_version = dir:match("^(.*)/share/lua/(%d+%.%d+)$");
-		if tree then
-			candidates[1] = tree .. "/lib/lua/" .. lua_version .. "/token_auth.so";
-		end
-		candidates[#candidates + 1] = dir .. "/token_auth.so";
+	if not locator then
+		local ok, native = pcall(require, "token_auth");
+		if ok then return native; end
+		return nil, native;
 	end
-	for _, path in ipairs(candidates) do
-		local file = io.open(path, "rb");
-		if file then
-			file:close();
-			local open, err = package.loadlib(path, "luaopen_token_auth");
-			if not open then
-				return nil, err;
-			end
-			native = open("token_auth");
-			package.loaded.token_auth = native; -- later loads (other hosts) reuse it
-			module:log("debug", "Loaded the native module token_auth from %s", path);
-			return native;
-		end
+	local native, err_or_path = locator.load(module.path);
+	if native and err_or_path then
+		module:log("debug", "Loaded the native module token_auth from %s", err_or_path);
 	end
-	return nil, native;
+	return native, err_or_path;
 end
 
 local token_auth, native_error = load_native();

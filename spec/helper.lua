@@ -1,4 +1,3 @@
 -- Puts the native module built for the running interpreter first on the
--- cpath: `make build` leaves one per Lua ABI under build/.
-local _, build = require "spec.support.shell".interpreter()
-package.cpath = "build/" .. build .. "/?.so;" .. package.cpath
+-- cpath: `make build` leaves one per Lua ABI under build/ (token_auth.native).
+require "token_auth.native".use_checkout(".")

@@ -80,6 +80,48 @@ describe("mod_auth_token's native module #plugins", function()
 		assert.matches("cannot load the native module token_auth (" .. dir .. "/token_auth.so", err, 1, true);
 	end);
 
+	-- Loads the plugin as if its files had been copied alone to `dir`: no
+	-- token_auth.native on package.path nor beside it; with `find_module`,
+	-- token_auth stays within reach of package.cpath.
+	local function load_alone(dir, find_module)
+		os.execute("mkdir -p " .. shell.quote(dir));
+		local m = fake_module.new(HOST, "auth_token", { otp_seed = SEED, token_secret = SECRET });
+		m.path = dir .. "/mod_auth_token.lua";
+		local kept = {};
+		for entry in package.path:gmatch("[^;]+") do
+			if not shell.read_file((entry:gsub("%?", "token_auth/native"))) then
+				kept[#kept + 1] = entry;
+			end
+		end
+		local saved_path, saved_locator = package.path, package.loaded["token_auth.native"];
+		local saved_cpath, saved_module = package.cpath, package.loaded.token_auth;
+		package.path, package.loaded["token_auth.native"] = table.concat(kept, ";"), nil;
+		if not find_module then
+			package.cpath, package.loaded.token_auth = cpath_without_token_auth(), nil;
+		end
+		local ok, err = fake_module.load_plugin(m);
+		package.path, package.loaded["token_auth.native"] = saved_path, saved_locator;
+		package.cpath, package.loaded.token_auth = saved_cpath, saved_module;
+		return m, ok, err;
+	end
+
+	it("copied without its locator (token_auth/native.lua) still loads token_auth from package.cpath", function()
+		local m, ok, err = load_alone(scratch .. "/alone", true);
+		assert(ok, err);
+		local token = token_auth.generate_token("alice", HOST, { otp_seed = SEED, token_secret = SECRET });
+		assert.same({ true }, { m.provided.auth.test_password("alice", token) });
+		for _, message in ipairs(fake_module.messages(m, "debug")) do
+			assert.is_nil(message:find("Loaded the native module", 1, true), message);
+		end
+	end);
+
+	it("copied without its locator and token_auth off package.cpath stops the module with install instructions", function()
+		local _, ok, err = load_alone(scratch .. "/alone-nothing", false);
+		assert.is_false(ok);
+		assert.matches("cannot load the native module token_auth", err, 1, true);
+		assert.matches("package.cpath", err, 1, true);
+	end);
+
 	it("found nowhere stops the module with install instructions", function()
 		local _, ok, err = load_from(scratch .. "/empty/mod_auth_token.lua");
 		assert.is_false(ok);

@@ -2,10 +2,11 @@
 -- in words. The facts come from token_auth.explain(); this module only
 -- words them.
 
-local util = require "token_auth.util"
-local mint = require "token_auth.mint"
+local exit = require "token_auth.exit"
+local job = require "token_auth.job"
+local output = require "token_auth.output"
 
-local out, printable = util.out, util.printable
+local out, printable = output.out, output.printable
 
 local check = {
 	options = { config = true, jid = true, time = true },
@@ -126,9 +127,9 @@ local function clock_sentence(step_offset, clock_offset, period, clock_name)
 	return text
 end
 
--- A JWT's report (format "jwt"), in words.
-local function explain_jwt(token_auth, job, report)
-	local jid = printable(job.user .. "@" .. job.host, 200)
+-- A JWT's report (format "jwt"), in words; returns as explain() does.
+local function explain_jwt(token_auth, checked, report)
+	local jid = printable(checked.user .. "@" .. checked.host, 200)
 	local header = "alg " .. printable(tostring(report.alg or "?"), 20)
 		.. (report.kid and (", kid " .. printable(report.kid, 80)) or "")
 	local claims = report.claims or {}
@@ -148,7 +149,7 @@ local function explain_jwt(token_auth, job, report)
 		if #times > 0 then out("Times: " .. table.concat(times, "; ") .. ".") end
 		out("check does not consult any server's replay cache: by default (token_jwt_single_use) a server"
 			.. " accepts each JWT only once.")
-		return util.EXIT_OK
+		return true
 	end
 	local reason = report.reason
 	out("NOT VALID (" .. tostring(reason) .. "): " .. (token_auth.reasons[reason] or "unknown reason") .. ".")
@@ -163,20 +164,18 @@ local function explain_jwt(token_auth, job, report)
 	if reason == "jwt_wrong_user" or reason == "jwt_wrong_host" then
 		out("The token names " .. printable(tostring(claims.sub or "?"), 200) .. ".")
 	end
-	return util.EXIT_REJECTED
+	return nil, nil, exit.REJECTED -- the verdict is the message, on standard output
 end
 
-local function explain(token_auth, job, token)
-	local ok, report = pcall(token_auth.explain, job.user, job.host, token, job.settings)
-	if not ok then
-		util.err_line("cannot check: ", util.first_line(report))
-		return util.EXIT_CONFIG
-	end
+-- Prints the verdict; returns true when the token verifies, else nil, message, status.
+local function explain(token_auth, checked, token)
+	local ok, report = pcall(token_auth.explain, checked.user, checked.host, token, checked.settings)
+	if not ok then return nil, "cannot check: " .. output.first_line(report), exit.CONFIG end
 	if report.format == "jwt" then
-		return explain_jwt(token_auth, job, report)
+		return explain_jwt(token_auth, checked, report)
 	end
-	local clock_name = job.time and "the time given by --time" or "this machine's clock"
-	local jid = job.user .. "@" .. job.host
+	local clock_name = checked.time and "the time given by --time" or "this machine's clock"
+	local jid = checked.user .. "@" .. checked.host
 	local period, window, secrets = report.period, report.window, report.secrets
 	local reason = report.reason
 	local lines = {}
@@ -193,7 +192,7 @@ local function explain(token_auth, job, token)
 		end
 		add("check does not consult any server's replay cache: a server accepts each token only once.")
 		for _, l in ipairs(lines) do out(l) end
-		return util.EXIT_OK
+		return true
 	end
 
 	if reason == "malformed" or reason == "nonce_length" or reason == "bad_encoding" then
@@ -222,15 +221,15 @@ local function explain(token_auth, job, token)
 		local text = token_auth.reasons[reason] or "unknown reason"
 		add("NOT VALID (" .. tostring(reason) .. "): " .. text .. ".")
 	end
-	local result = job.config
-	if result.path and #result.host_order > 0 and not result.hosts[job.host] then
-		add("(" .. job.host .. " is not a VirtualHost in " .. result.path .. ": checked with the global options.)")
+	local result = checked.config
+	if result.path and #result.host_order > 0 and not result.hosts[checked.host] then
+		add("(" .. checked.host .. " is not a VirtualHost in " .. result.path .. ": checked with the global options.)")
 	end
 	for _, l in ipairs(lines) do out(l) end
-	return util.EXIT_REJECTED
+	return nil, nil, exit.REJECTED -- the verdict is the message, on standard output
 end
 
-function check.run(args)
+function check.command(args)
 	local token
 	local positional = args.positional
 	if #positional == 0 or (#positional == 1 and positional[1] == "-") then
@@ -241,20 +240,22 @@ function check.run(args)
 		-- The shell split an unquoted token at its space.
 		token = positional[1] .. " " .. positional[2]
 	else
-		util.usage_error("check takes one TOKEN (quote it: it contains a space)")
+		return exit.usage("check takes one TOKEN (quote it: it contains a space)")
 	end
-	local token_auth = util.native()
-	local job = mint.prepare(args, token_auth)
+	local token_auth = args.token_auth
+	local checked, problem, status = job.prepare(token_auth, args.options)
+	if not checked then return nil, problem, status end
 	if token == nil then
 		token = io.stdin:read("*l")
-		if not token then util.usage_error("no token given (neither as an argument nor on standard input)") end
+		if not token then return exit.usage("no token given (neither as an argument nor on standard input)") end
 		token = token:gsub("\r$", "")
 	end
-	if job.user ~= job.raw_user or job.host ~= job.raw_host then
-		util.err_line("note: a login as ", printable(job.raw_user .. "@" .. job.raw_host, 200), " reaches the server as ",
-			printable(job.user .. "@" .. job.host, 200), " (nodeprep, nameprep): checking that")
+	if checked.user ~= checked.raw_user or checked.host ~= checked.raw_host then
+		output.err_line("note: a login as ", printable(checked.raw_user .. "@" .. checked.raw_host, 200),
+			" reaches the server as ", printable(checked.user .. "@" .. checked.host, 200),
+			" (nodeprep, nameprep): checking that")
 	end
-	return explain(token_auth, job, token)
+	return explain(token_auth, checked, token)
 end
 
 return check

@@ -1,11 +1,17 @@
--- The token-auth command's shared front: argument parsing, help, and
--- running one subcommand module. bin/token-auth names the subcommands.
+-- The token-auth command's shared front: argument parsing, help, loading
+-- the native module, running one subcommand module, and the one exit.
+-- bin/token-auth names the subcommands.
 --
 -- A subcommand module returns { help = TEXT, options = { name = true },
--- run = function (args) -> exit status }. args = { command, options =
--- { name = value }, positional = { ... } }.
+-- command = function (args) -> true | nil, message, exit status } (see
+-- exit.lua; a nil message: the command has said it all, e.g. check's
+-- verdict), and may have settle_output(args), with the same results, run
+-- before the options are checked. args = { command, options = { name =
+-- value }, positional = { ... }, token_auth = the native module }.
 
-local util = require "token_auth.util"
+local exit = require "token_auth.exit"
+local native = require "token_auth.native"
+local output = require "token_auth.output"
 
 local cli = {}
 
@@ -100,8 +106,8 @@ local function parse_args(argv)
 					value = true
 				end
 			end
-			if not name then return nil, "unknown option " .. util.printable(a) end
-			if value == nil then return nil, "unknown option --" .. util.printable(name) end
+			if not name then return nil, "unknown option " .. output.printable(a) end
+			if value == nil then return nil, "unknown option --" .. output.printable(name) end
 			if parsed.options[name] ~= nil then return nil, "option --" .. name .. " given twice" end
 			parsed.options[name] = value
 		end
@@ -111,9 +117,9 @@ local function parse_args(argv)
 end
 
 local function main_help()
-	local ok, token_auth = pcall(require, "token_auth")
+	local token_auth = native.load()
 	local names = {}
-	if ok and type(token_auth) == "table" and token_auth.options then
+	if type(token_auth) == "table" and token_auth.options then
 		for _, option in ipairs(token_auth.options) do names[#names + 1] = option.prosody end
 	end
 	local config = require "token_auth.config"
@@ -134,51 +140,88 @@ local function main_help()
 	end))
 end
 
--- Runs argv against `commands` ({ name = module name }); returns the exit status.
-function cli.run(commands, argv)
+-- The native module for a command, or nil and what to do about it.
+local function load_native()
+	local token_auth, problem = native.load()
+	if type(token_auth) == "table" and token_auth.make_stdin_raw then return token_auth end
+	-- A module is built for one Lua: name the one running, and its build target.
+	return nil, "cannot load the native module token_auth for " .. native.interpreter()
+		.. " (install the prosody-token-auth rock, or in a checkout run `make build-" .. native.tag()
+		.. "` (or run bin/token-auth with an interpreter already built, e.g. lua5.4), or put the directory of"
+		.. " token_auth.so on LUA_CPATH): " .. (token_auth and "it is an older version" or output.first_line(problem))
+end
+
+-- Runs argv against `commands`; returns true, or nil, message, status and
+-- the command named (for the usage hint).
+local function dispatch(commands, argv)
 	local names = {}
 	for name in pairs(commands) do names[#names + 1] = name end
 	table.sort(names)
 	local args, e = parse_args(argv)
-	if not args then util.usage_error(e) end
+	if not args then return exit.usage(e) end
 	local command = args.command
 	if command == "help" then
 		local topic = args.positional[1]
 		if topic == nil then
 			io.stdout:write(main_help())
-			return util.EXIT_OK
+			return true
 		end
-		if not commands[topic] then util.usage_error("no such command: " .. util.printable(topic)) end
+		if not commands[topic] then return exit.usage("no such command: " .. output.printable(topic)) end
 		io.stdout:write(require(commands[topic]).help)
-		return util.EXIT_OK
+		return true
 	end
 	if args.version then
-		local ok, mod = pcall(require, "token_auth")
-		util.out("token-auth ", ok and type(mod) == "table" and mod.version or "(native module not found)")
-		return util.EXIT_OK
+		local token_auth = native.load()
+		output.out("token-auth ", type(token_auth) == "table" and token_auth.version or "(native module not found)")
+		return true
 	end
 	if command == nil then
 		if args.help then
 			io.stdout:write(main_help())
-			return util.EXIT_OK
+			return true
 		end
-		util.usage_error("a command is needed: " .. table.concat(names, ", "))
+		return exit.usage("a command is needed: " .. table.concat(names, ", "))
 	end
 	if not commands[command] then
-		util.usage_error("unknown command " .. util.printable(command) .. " (commands: " .. table.concat(names, ", ") .. ")")
+		return exit.usage("unknown command " .. output.printable(command) .. " (commands: "
+			.. table.concat(names, ", ") .. ")")
 	end
-	util.command = command
 	local module = require(commands[command])
 	if args.help then
 		io.stdout:write(module.help)
-		return util.EXIT_OK
+		return true
 	end
+	local problem
+	args.token_auth, problem = load_native()
+	if not args.token_auth then return nil, problem, exit.RUNTIME, command end
 	-- A command may settle where its diagnostics go before any is written.
-	if module.settle_output then module.settle_output(args) end
-	for name in pairs(args.options) do
-		if not module.options[name] then util.usage_error(command .. " does not take --" .. name) end
+	if module.settle_output then
+		local settled, message, status = module.settle_output(args)
+		if not settled then return nil, message, status, command end
 	end
-	return module.run(args)
+	for name in pairs(args.options) do
+		if not module.options[name] then
+			return nil, command .. " does not take --" .. name, exit.USAGE, command
+		end
+	end
+	local done, message, status = module.command(args)
+	return done, message, status, command
+end
+
+-- Runs argv against `commands` ({ name = module name }), says why it
+-- failed if it did, runs the exit hooks and exits: the one exit of the
+-- command.
+function cli.run(commands, argv)
+	local done, message, status, command = dispatch(commands, argv)
+	if not done then
+		if message then output.err_line(message) end
+		if status == exit.USAGE then
+			output.diagnostic("error", "Run `token-auth " .. (command and (command .. " ") or "") .. "--help` for usage.")
+		end
+	end
+	exit.run_hooks()
+	io.stdout:flush()
+	os.exit(done and exit.OK or status or exit.REJECTED)
 end
 
 return cli

@@ -13,7 +13,7 @@
 -- (`VirtualHost "Mixed.Test"` serves mixed.test). Options are read
 -- generically over `token_auth.options`, the core's list.
 
-local util = require "token_auth.util"
+local output = require "token_auth.output"
 
 -- While a config runs, strings index only `safe_string` (below): the
 -- functions called from the config use these locals, not methods.
@@ -152,7 +152,7 @@ local function credential(name, mode)
 	if mode ~= nil and mode ~= "*a" and mode ~= "a" and mode ~= "*l" and mode ~= "l" then
 		fail("Credential: only the modes \"*a\" (the default) and \"*l\" are understood")
 	end
-	local shown = "Credential(\"" .. util.printable(name) .. "\")"
+	local shown = "Credential(\"" .. output.printable(name) .. "\")"
 	local dir = os.getenv("CREDENTIALS_DIRECTORY")
 	if dir == nil or dir == "" then
 		return setmetatable({ problem = shown .. " needs $CREDENTIALS_DIRECTORY, which is not set"
@@ -164,8 +164,8 @@ local function credential(name, mode)
 	end
 	local data, e = read_file(path)
 	if not data then
-		return setmetatable({ problem = shown .. ": cannot read " .. util.printable(tostring(e), 300)
-			.. " ($CREDENTIALS_DIRECTORY is " .. util.printable(dir, 200) .. ")" }, credential_mt)
+		return setmetatable({ problem = shown .. ": cannot read " .. output.printable(tostring(e), 300)
+			.. " ($CREDENTIALS_DIRECTORY is " .. output.printable(dir, 200) .. ")" }, credential_mt)
 	end
 	if mode == "*l" or mode == "l" then data = match(data, "^[^\n]*") end
 	return data
@@ -216,7 +216,7 @@ function config.load(token_auth, path)
 		if type(name) ~= "string" then fail("VirtualHost needs a host name (a string)") end
 		local host, problem = token_auth.nameprep(name)
 		if not host then
-			fail("VirtualHost " .. util.printable(name) .. " is not a valid host name (nameprep): it " .. problem)
+			fail("VirtualHost " .. output.printable(name) .. " is not a valid host name (nameprep): it " .. problem)
 		end
 		local section = result.hosts[host]
 		if not section then
@@ -391,7 +391,7 @@ end
 -- The config table for a (nameprepped) host: its VirtualHost options over
 -- the global ones, every option of token_auth.options by its Prosody name.
 -- for_verifier: keep the options only a verifier takes. Validated by the
--- core; on error exits with EXIT_CONFIG and a message naming the option.
+-- core. Returns the table, or nil and a message naming the option.
 function config.settings(token_auth, result, host, for_verifier)
 	local section = host and result.hosts[host] or {}
 	local settings, problem = {}, nil
@@ -430,7 +430,7 @@ function config.settings(token_auth, result, host, for_verifier)
 	if not problem then
 		local made, verifier, message, name = pcall(token_auth.new_verifier, settings)
 		if not made then
-			problem = util.first_line(verifier)
+			problem = output.first_line(verifier)
 		elseif not verifier then
 			problem = message
 			for _, option in ipairs(token_auth.options) do
@@ -442,8 +442,7 @@ function config.settings(token_auth, result, host, for_verifier)
 		end
 	end
 	if problem then
-		util.err_line("configuration error for host ", host or "(global options)", ": ", problem)
-		util.exit(util.EXIT_CONFIG)
+		return nil, "configuration error for host " .. (host or "(global options)") .. ": " .. problem
 	end
 	return settings
 end

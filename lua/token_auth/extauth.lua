@@ -26,11 +26,12 @@
 -- way out; inherited descriptors are closed, and the helper exits when its
 -- parent is gone or a stop signal comes (see settle_output()).
 
-local util = require "token_auth.util"
 local config = require "token_auth.config"
+local exit = require "token_auth.exit"
+local output = require "token_auth.output"
 
 local byte, find, sub = string.byte, string.find, string.sub
-local err_line, printable = util.err_line, util.printable
+local printable = output.printable
 
 local extauth = {
 	options = { config = true, protocol = true, timeout = true, log = true, syslog = true },
@@ -93,14 +94,16 @@ local MAX_CACHED_HOSTS = 1024
 local REFUSAL_BURST = 60
 local REFUSALS_PER_SECOND = 1
 
--- A diagnostic line, in the form err_line writes.
+-- A diagnostic line, in the form output.err_line writes.
 local function note(severity, ...)
-	local text = util.PROGRAM .. ": extauth: " .. table.concat({ ... })
-	if util.log_sink then
-		util.log_sink(text, severity)
-	else
-		io.stderr:write(text, "\n")
-	end
+	output.diagnostic(severity, output.PROGRAM .. ": extauth: " .. table.concat({ ... }))
+end
+
+-- Leaving the loop from inside a read (a signal, a lost stream): raised as
+-- a stop, which extauth.command turns into its result.
+local stop_mt = {}
+local function stop(status, message)
+	error(setmetatable({ status = status, message = message }, stop_mt), 0)
 end
 
 -- The refusal limiter's bucket; report_dropped() says what it dropped.
@@ -130,18 +133,18 @@ local function log_failure(what, code, detail)
 end
 
 local function lost(why)
-	note("error", why, ": the stream is out of step; exiting")
-	util.exit(util.EXIT_STREAM)
+	stop(exit.STREAM, "extauth: " .. why .. ": the stream is out of step; exiting")
 end
 
--- Where diagnostics go (see the top of this file): sets util.log_sink,
--- or leaves it nil for standard error.
+-- Where diagnostics go (see the top of this file): sets output.sink, or
+-- leaves it nil for standard error. Returns true, or nil, message, status
+-- (with diagnostics then going where they would without options).
 local function open_log(token_auth, options)
 	local misuse = options.syslog ~= nil and options.syslog ~= true and "--syslog takes no value"
 		or options.log and options.syslog and "--log and --syslog exclude each other"
 	if misuse then
 		open_log(token_auth, {})
-		util.usage_error(misuse)
+		return exit.usage(misuse)
 	end
 	local use_syslog, problem = options.syslog, nil
 	if not use_syslog and not options.log then
@@ -152,30 +155,30 @@ local function open_log(token_auth, options)
 	if use_syslog then
 		token_auth.syslog_open()
 		-- syslog names the program itself.
-		local prefix = util.PROGRAM .. ": "
-		util.log_sink = function (text, severity)
+		local prefix = output.PROGRAM .. ": "
+		output.sink = function (text, severity)
 			if text:sub(1, #prefix) == prefix then text = text:sub(#prefix + 1) end
 			token_auth.syslog(severity or "info", text)
 		end
 		if problem then
 			note("warning", "cannot compare standard error with standard output (", problem, "): logging to syslog")
 		end
-		return
+		return true
 	end
 	if options.log then
 		local file, e = io.open(options.log, "a")
 		if not file then
 			-- Nowhere chosen to say it: standard error if separate, else syslog.
 			open_log(token_auth, {})
-			util.err_line("cannot open the --log file: ", tostring(e))
-			util.exit(util.EXIT_CONFIG)
+			return nil, "cannot open the --log file: " .. tostring(e), exit.CONFIG
 		end
 		file:setvbuf("line")
-		util.log_sink = function (text)
+		output.sink = function (text)
 			file:write(os.date("!%Y-%m-%dT%H:%M:%SZ "), text, "\n")
 		end
-		util.at_exit(function () file:close() end)
+		exit.at_exit(function () file:close() end)
 	end
+	return true
 end
 
 -- The input buffer: `buffer` from `pos` on is unread.
@@ -183,8 +186,8 @@ local function new_input(read_input, timeout)
 	local input = { buffer = "", pos = 1 }
 
 	-- Reads more. `inside`: part of a request is already in hand, so wait at
-	-- most `timeout`. Returns true, or false at end of input; exits when the
-	-- stream is lost.
+	-- most `timeout`. Returns true, or false at end of input; stops on a
+	-- signal or when the stream is lost.
 	function input.more(inside)
 		local chunk, problem, message = read_input(CHUNK, inside and timeout or nil)
 		if chunk then
@@ -198,7 +201,7 @@ local function new_input(read_input, timeout)
 		if problem == "terminated" or problem == "parent_gone" then
 			note("info", problem == "terminated" and "stopped by a signal" or "the process that started the helper is gone",
 				inside and " inside a request (not answered)" or "", ": exiting")
-			util.exit(util.EXIT_OK)
+			stop(exit.OK)
 		end
 		if problem == "timeout" then
 			lost("a request stayed incomplete for " .. timeout .. " s with no new bytes")
@@ -299,12 +302,14 @@ local function ejabberd_reader(input)
 	end
 end
 
--- One verifier per served (nameprepped) host, or "*" for all.
+-- One verifier per served (nameprepped) host, or "*" for all; or nil,
+-- message, status.
 local function build_verifiers(token_auth, result)
 	local verifiers = {}
 	local served = 0
 	if #result.host_order == 0 then
-		local settings = config.settings(token_auth, result, nil, true)
+		local settings, problem = config.settings(token_auth, result, nil, true)
+		if not settings then return nil, problem, exit.CONFIG end
 		verifiers["*"] = assert(token_auth.new_verifier(settings))
 		note("info", "no VirtualHost ", config.where(result), ": the global options serve every host")
 		return verifiers
@@ -318,14 +323,15 @@ local function build_verifiers(token_auth, result)
 		elseif not has_token_options then
 			note("warning", "host ", host, " has no token_secret or otp_seed: not served")
 		else
-			local settings = config.settings(token_auth, result, host, true)
+			local settings, problem = config.settings(token_auth, result, host, true)
+			if not settings then return nil, problem, exit.CONFIG end
 			verifiers[host] = assert(token_auth.new_verifier(settings))
 			served = served + 1
 		end
 	end
 	if served == 0 then
-		err_line("configuration error: no host ", config.where(result), " has a token_secret and an otp_seed")
-		util.exit(util.EXIT_CONFIG)
+		return nil, "configuration error: no host " .. config.where(result) .. " has a token_secret and an otp_seed",
+			exit.CONFIG
 	end
 	return verifiers
 end
@@ -426,40 +432,43 @@ end
 -- Before anything else (the host may have written its first request
 -- already): the stop signals and the parent watched (so that a terminal
 -- made raw is always restored), the terminal made raw, inherited
--- descriptors closed, then where diagnostics go.
+-- descriptors closed, then where diagnostics go. Returns true, or nil,
+-- message, status; the dispatcher runs the exit hooks (the terminal
+-- restored) on every way out.
 function extauth.settle_output(args)
-	local token_auth = util.native()
+	local token_auth = args.token_auth
 	local _, watch_problem = token_auth.watch()
 	local terminal, raw_problem = token_auth.make_stdin_raw()
-	if terminal then util.at_exit(function () terminal:restore() end) end
+	if terminal then exit.at_exit(function () terminal:restore() end) end
 	local _, close_problem = token_auth.close_inherited()
-	open_log(token_auth, args.options)
-	util.at_exit(report_dropped)
+	local logging, log_problem, status = open_log(token_auth, args.options)
+	if not logging then return nil, log_problem, status end
+	exit.at_exit(report_dropped)
 	if raw_problem then note("warning", "cannot make the terminal on standard input raw: ", raw_problem) end
 	if close_problem then note("warning", "cannot close inherited descriptors: ", close_problem) end
 	if watch_problem then note("warning", "cannot watch the parent process and signals: ", watch_problem) end
+	return true
 end
 
 local function serve(args)
-	if #args.positional > 0 then util.usage_error("extauth takes no positional arguments") end
+	if #args.positional > 0 then return exit.usage("extauth takes no positional arguments") end
 	local protocol = args.options.protocol or "generic"
 	if protocol ~= "generic" and protocol ~= "ejabberd" then
-		util.usage_error("--protocol must be generic or ejabberd")
+		return exit.usage("--protocol must be generic or ejabberd")
 	end
 	local timeout = 5
 	if args.options.timeout then
 		timeout = tonumber(args.options.timeout)
 		if not timeout or timeout <= 0 or timeout > 3600 then
-			util.usage_error("--timeout must be a number of seconds between 0 and 3600")
+			return exit.usage("--timeout must be a number of seconds between 0 and 3600")
 		end
 	end
-	local token_auth = util.native()
+	local token_auth = args.token_auth
 	local result, e = config.get(token_auth, args.options)
-	if not result then
-		err_line(e)
-		util.exit(util.EXIT_CONFIG)
-	end
-	local handle = new_handler(token_auth, build_verifiers(token_auth, result))
+	if not result then return nil, e, exit.CONFIG end
+	local verifiers, problem, status = build_verifiers(token_auth, result)
+	if not verifiers then return nil, problem, status end
+	local handle = new_handler(token_auth, verifiers)
 	local input = new_input(token_auth.read_input, timeout)
 	local read_request, yes, no
 	if protocol == "generic" then
@@ -471,12 +480,12 @@ local function serve(args)
 	local pcall = pcall
 	while true do
 		local request, code = read_request()
-		if request == nil then break end
+		if request == nil then return true end
 		local answer = no
 		if request then
 			local ok, verdict = pcall(handle, request)
 			if not ok then
-				log_failure("request", "internal_error", util.first_line(verdict))
+				log_failure("request", "internal_error", output.first_line(verdict))
 			elseif verdict then
 				answer = yes
 			end
@@ -484,21 +493,26 @@ local function serve(args)
 			log_failure("request", code)
 		end
 		if not (stdout:write(answer) and stdout:flush()) then
-			note("error", "cannot write the answer: exiting")
-			util.exit(util.EXIT_STREAM)
+			return nil, "extauth: cannot write the answer: exiting", exit.STREAM
 		end
 	end
-	util.exit(util.EXIT_OK)
 end
 
-function extauth.run(args)
+-- A stop passes through as it is; any other error is ours.
+local function traceback(e)
+	if getmetatable(e) == stop_mt then return e end
+	return debug.traceback(e)
+end
+
+function extauth.command(args)
 	-- An error of ours is logged where diagnostics go, never on the answer channel.
-	local ok, e = xpcall(function () return serve(args) end, debug.traceback)
-	if not ok then
-		note("error", "internal error: ", util.first_line(e), ": exiting")
-		util.exit(util.EXIT_STREAM)
+	local ok, done, message, status = xpcall(function () return serve(args) end, traceback)
+	if ok then return done, message, status end
+	if getmetatable(done) == stop_mt then
+		if done.status == exit.OK then return true end
+		return nil, done.message, done.status
 	end
-	util.exit(util.EXIT_OK)
+	return nil, "extauth: internal error: " .. output.first_line(done) .. ": exiting", exit.STREAM
 end
 
 return extauth

@@ -1,8 +1,9 @@
 -- token-auth mint: a token for a JID, signed for the JID as servers
 -- compare it (nodeprepped user, nameprepped host).
 
-local util = require "token_auth.util"
-local config = require "token_auth.config"
+local exit = require "token_auth.exit"
+local job = require "token_auth.job"
+local output = require "token_auth.output"
 
 local mint = {
 	options = { config = true, jid = true, time = true },
@@ -21,48 +22,20 @@ Exit status: 0 printed; 2 bad arguments; 3 configuration error.
 ]],
 }
 
--- Shared with check: the prepared JID, the time, the settings for its host.
-function mint.prepare(args, token_auth)
-	local user, host, raw_user, raw_host = util.jid_option(token_auth, args.options.jid)
-	local time
-	if args.options.time then
-		time = util.parse_time(args.options.time)
-		if not time then
-			util.usage_error("--time must be seconds since the epoch, +N or -N seconds, now, or YYYY-MM-DDTHH:MM:SSZ")
-		end
-	end
-	local result, e = config.get(token_auth, args.options)
-	if not result then
-		util.err_line(e)
-		os.exit(util.EXIT_CONFIG)
-	end
-	if result.path and #result.host_order > 0 and not result.hosts[host] then
-		util.err_line("note: ", host, " is not a VirtualHost in ", result.path, ": using the global options")
-	end
-	local settings = config.settings(token_auth, result, host, false)
-	settings.time = time
-	return {
-		user = user, host = host, raw_user = raw_user, raw_host = raw_host,
-		time = time, settings = settings, config = result,
-	}
-end
-
-function mint.run(args)
-	if #args.positional > 0 then util.usage_error("mint takes no positional arguments") end
-	local token_auth = util.native()
-	local job = mint.prepare(args, token_auth)
-	if job.user ~= job.raw_user or job.host ~= job.raw_host then
-		util.err_line("note: signed for ", util.printable(job.user .. "@" .. job.host, 200),
+function mint.command(args)
+	if #args.positional > 0 then return exit.usage("mint takes no positional arguments") end
+	local token_auth = args.token_auth
+	local minted, problem, status = job.prepare(token_auth, args.options)
+	if not minted then return nil, problem, status end
+	if minted.user ~= minted.raw_user or minted.host ~= minted.raw_host then
+		output.err_line("note: signed for ", output.printable(minted.user .. "@" .. minted.host, 200),
 			", the nodeprepped user and nameprepped host that servers compare (given: ",
-			util.printable(job.raw_user .. "@" .. job.raw_host, 200), ")")
+			output.printable(minted.raw_user .. "@" .. minted.raw_host, 200), ")")
 	end
-	local ok, token = pcall(token_auth.generate_token, job.user, job.host, job.settings)
-	if not ok then
-		util.err_line("cannot mint a token for this JID: ", util.first_line(token))
-		return util.EXIT_USAGE
-	end
-	util.out(token)
-	return util.EXIT_OK
+	local ok, token = pcall(token_auth.generate_token, minted.user, minted.host, minted.settings)
+	if not ok then return exit.usage("cannot mint a token for this JID: " .. output.first_line(token)) end
+	output.out(token)
+	return true
 end
 
 return mint

@@ -1,6 +1,7 @@
 -- token-auth new-secret: a fresh token_secret.
 
-local util = require "token_auth.util"
+local exit = require "token_auth.exit"
+local output = require "token_auth.output"
 
 return {
 	options = {},
@@ -13,9 +14,9 @@ Put it in the server's configuration and give it to the token generator:
     token_secret = "<the printed value>"
 Exit status: 0.
 ]],
-	run = function (args)
-		if #args.positional > 0 then util.usage_error("new-secret takes no arguments") end
-		util.out(util.native().new_secret())
-		return util.EXIT_OK
+	command = function (args)
+		if #args.positional > 0 then return exit.usage("new-secret takes no arguments") end
+		output.out(args.token_auth.new_secret())
+		return true
 	end,
 }

@@ -1,6 +1,7 @@
 -- token-auth new-seed: a fresh otp_seed.
 
-local util = require "token_auth.util"
+local exit = require "token_auth.exit"
+local output = require "token_auth.output"
 
 return {
 	options = {},
@@ -12,9 +13,9 @@ CSPRNG, base32-encoded (32 characters, accepted by pyotp).
     otp_seed = "<the printed value>"
 Exit status: 0.
 ]],
-	run = function (args)
-		if #args.positional > 0 then util.usage_error("new-seed takes no arguments") end
-		util.out(util.native().new_seed())
-		return util.EXIT_OK
+	command = function (args)
+		if #args.positional > 0 then return exit.usage("new-seed takes no arguments") end
+		output.out(args.token_auth.new_seed())
+		return true
 	end,
 }

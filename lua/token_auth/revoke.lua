@@ -5,7 +5,9 @@
 -- token:revoke / token:revoke_host commands an admin types, on 0.12 and 13.
 -- --print only prints that command, for a script that runs it elsewhere.
 
-local util = require "token_auth.util"
+local exit = require "token_auth.exit"
+local job = require "token_auth.job"
+local output = require "token_auth.output"
 
 local revoke = {
 	options = { jid = true, host = true, close = true, print = true, config = true, prosodyctl = true },
@@ -31,37 +33,38 @@ Exit status: 0 revoked (or printed); 1 Prosody refused (e.g. no such user);
 ]],
 }
 
-local EXIT_UNREACHABLE = 6
-
 local function quote(word)
 	return "'" .. word:gsub("'", "'\\''") .. "'"
 end
 
--- The prepared target as a Lua call for the shell: token:revoke("a@h", "close").
+-- The prepared target as a Lua call for the shell: token:revoke("a@h", "close");
+-- or nil and a usage message.
 local function shell_call(token_auth, args)
 	local o = args.options
-	if (o.jid == nil) == (o.host == nil) then util.usage_error("give one of --jid USER@HOST and --host HOST") end
+	if (o.jid == nil) == (o.host == nil) then return nil, "give one of --jid USER@HOST and --host HOST" end
 	local close = o.close and ", \"close\"" or ""
 	if o.jid then
-		local user, host = util.jid_option(token_auth, o.jid)
+		local user, host = job.jid(token_auth, o.jid)
+		if not user then return nil, host end
 		return ("token:revoke(%q%s)"):format(user .. "@" .. host, close)
 	end
 	local host, problem = token_auth.nameprep(o.host)
 	if not host or o.host:find("[@/]") then
-		util.usage_error("--host: " .. util.printable(o.host) .. " is not a valid host name (nameprep): it "
-			.. (problem or "contains @ or /"))
+		return nil, "--host: " .. output.printable(o.host) .. " is not a valid host name (nameprep): it "
+			.. (problem or "contains @ or /")
 	end
 	return ("token:revoke_host(%q%s)"):format(host, close)
 end
 
-function revoke.run(args)
-	if #args.positional > 0 then util.usage_error("revoke takes no positional arguments") end
+function revoke.command(args)
+	if #args.positional > 0 then return exit.usage("revoke takes no positional arguments") end
 	for _, flag in ipairs({ "close", "print" }) do
 		if args.options[flag] ~= nil and args.options[flag] ~= true then
-			util.usage_error("--" .. flag .. " takes no value")
+			return exit.usage("--" .. flag .. " takes no value")
 		end
 	end
-	local call = shell_call(util.native(), args)
+	local call, problem = shell_call(args.token_auth, args)
+	if not call then return exit.usage(problem) end
 	local words = { quote(args.options.prosodyctl or "prosodyctl") }
 	if args.options.config then
 		words[#words + 1] = "--config " .. quote(args.options.config)
@@ -69,20 +72,20 @@ function revoke.run(args)
 	words[#words + 1] = "shell " .. quote(call)
 	local command = table.concat(words, " ")
 	if args.options.print then
-		util.out(command)
-		return util.EXIT_OK
+		output.out(command)
+		return true
 	end
 	local pipe = io.popen(command .. " 2>&1 </dev/null", "r")
-	local output = pipe and pipe:read("*a") or ""
+	local answer = pipe and pipe:read("*a") or ""
 	if pipe then pipe:close() end
-	io.stdout:write(output)
+	io.stdout:write(answer)
 	-- mod_admin_shell answers "OK: ..." or "Error: ..." (0.12 and 13 alike);
 	-- anything else means no answer came from Prosody.
-	if output:match("^OK: ") or output:match("\nOK: ") then return util.EXIT_OK end
-	if output:match("^Error: ") or output:match("\nError: ") then return util.EXIT_REJECTED end
-	util.err_line("no answer from Prosody through ", util.printable(args.options.prosodyctl or "prosodyctl", 200),
-		" shell (is Prosody running with mod_admin_shell, and may this user open its admin socket?)")
-	return EXIT_UNREACHABLE
+	if answer:match("^OK: ") or answer:match("\nOK: ") then return true end
+	if answer:match("^Error: ") or answer:match("\nError: ") then return nil, nil, exit.REJECTED end
+	return nil, "no answer from Prosody through " .. output.printable(args.options.prosodyctl or "prosodyctl", 200)
+		.. " shell (is Prosody running with mod_admin_shell, and may this user open its admin socket?)",
+		exit.UNREACHABLE
 end
 
 return revoke

@@ -79,15 +79,11 @@ function shell.temp_dir(prefix)
 end
 
 -- The interpreter running this code, as a command (TOKEN_AUTH_LUA overrides
--- it), and the build of the native module for it: build/<build>/token_auth.so.
+-- it), and the build of the native module for it: build/<build>/token_auth.so
+-- (named by token_auth.native, loaded here only when asked).
 function shell.interpreter()
-	local lua, build;
-	if type(jit) == "table" then
-		lua, build = "luajit", "luajit";
-	else
-		local version = _VERSION:match("%d+%.%d+");
-		lua, build = "lua" .. version, "lua" .. version:gsub("%.", "");
-	end
+	local build = require "token_auth.native".tag();
+	local lua = build == "luajit" and "luajit" or "lua" .. _VERSION:match("%d+%.%d+");
 	return os.getenv("TOKEN_AUTH_LUA") or lua, build;
 end
 
