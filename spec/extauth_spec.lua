@@ -143,6 +143,25 @@ VirtualHost "b.test"
 			assert_no_token_in(r.stderr, token)
 		end)
 
+		it("serves a host that has JWT options only", function()
+			local jwt_secret = "a JWT secret of thirty-two bytes, at least"
+			local path = tmp_dir .. "/jwt-only.cfg.lua"
+			write_file(path, ('VirtualHost "j.test"\n\ttoken_jwt_secret = %q\n'):format(jwt_secret))
+			-- Signed by PyJWT (in .venv, from python/requirements-dev.txt).
+			local pipe = assert(io.popen((".venv/bin/python -c %s %s %d"):format(shell_quote(
+				"import jwt, sys; t = int(sys.argv[2]); "
+				.. "print(jwt.encode({'sub': 'alice', 'iat': t, 'exp': t + 300}, sys.argv[1], algorithm='HS256'))"),
+				shell_quote(jwt_secret), os.time())))
+			local token = pipe:read("*l")
+			pipe:close()
+			assert.matches("^[%w_-]+%.[%w_-]+%.[%w_-]+$", token)
+			local r = serve({ "--config", path, "--timeout", "0.5" },
+				{ "auth:alice:j.test:" .. token .. "\n", "auth:alice:j.test:" .. token .. "\n" })
+			assert.equal(0, r.status)
+			assert.equal("1\n0\n", r.stdout)
+			assert.same({ "token-auth: extauth: auth for alice@j.test failed: replayed" }, lines(r.stderr))
+		end)
+
 		it("verifies each host with its own options", function()
 			local a, b = mint("alice", "a.test"), mint("alice", "b.test")
 			local r = generic({ "auth:alice:b.test:" .. b .. "\n", "auth:alice:a.test:" .. a .. "\n",

@@ -314,10 +314,20 @@ local function build_verifiers(token_auth, result)
 		note("info", "no VirtualHost ", config.where(result), ": the global options serve every host")
 		return verifiers
 	end
+	-- A host is served when it has the classic options or any JWT key option
+	-- (the core's list, by Prosody name).
+	local key_options = { "token_secret", "otp_seed" }
+	for _, option in ipairs(token_auth.options) do
+		for _, name in ipairs(token_auth.jwt_key_options or {}) do
+			if option.name == name then key_options[#key_options + 1] = option.prosody end
+		end
+	end
 	for _, host in ipairs(result.host_order) do
 		local section = result.hosts[host]
-		local has_token_options = section.token_secret ~= nil or section.otp_seed ~= nil
-			or result.global.token_secret ~= nil or result.global.otp_seed ~= nil
+		local has_token_options = false
+		for _, name in ipairs(key_options) do
+			if section[name] ~= nil or result.global[name] ~= nil then has_token_options = true end
+		end
 		if section.enabled == false then
 			note("warning", "host ", host, " is disabled (enabled = false): not served")
 		elseif not has_token_options then
