@@ -5,7 +5,7 @@
 -- the module from loading with a message that names it (never its value).
 --
 -- Options: the token options are the native module's own list
--- (token_auth.options: names, defaults, ranges; README "Prosody configuration"),
+-- (token_auth.options: names, defaults, ranges; doc/configuration.md),
 -- read below without a list of our own; besides them this plugin reads
 -- token_allow_plain (offer PLAIN too, default true), token_allow_fast (let
 -- mod_sasl2_fast give FAST tokens to token logins, default false),

@@ -404,9 +404,12 @@ VirtualHost "other.test" {
 	end)
 
 	describe("options", function()
-		it("come from the core's list: help, config reading and the README agree with token_auth.options", function()
+		it("come from the core's list: help, config reading and the reference's tables agree with token_auth.options", function()
 			local help = token_auth_cli({ "--help" }).stdout:gsub("%s+", " ")
-			local readme = read_file(repo .. "/README.md")
+			-- The option tables of the reference: doc/configuration.md (by Prosody
+			-- name), doc/lua-api.md (by field name), doc/jwt.md (the JWT options).
+			local readme = read_file(repo .. "/doc/configuration.md") .. read_file(repo .. "/doc/lua-api.md")
+				.. read_file(repo .. "/doc/jwt.md")
 			local lines_with = function(pattern)
 				local found = {}
 				for line in readme:gmatch("[^\n]+") do
@@ -426,7 +429,7 @@ VirtualHost "other.test" {
 				-- The Prosody table (by Prosody name) and the Lua table (by field name).
 				for _, name in ipairs({ option.prosody, option.name }) do
 					local rows = lines_with("| `" .. name .. "` |")
-					assert.is_true(#rows >= 1, "README has no row for " .. name)
+					assert.is_true(#rows >= 1, "doc/ has no row for " .. name)
 					for _, row in ipairs(rows) do
 						assert.matches(default, row, 1, true)
 						if range then assert.matches(range, row, 1, true) end

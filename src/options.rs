@@ -1,7 +1,7 @@
 //! Every option the scheme and the verifier take, known once: its name in
 //! a config table, its name in a Prosody configuration, its kind, default
 //! and range. The binding exports this list as `token_auth.options`; the
-//! plugin, the command and the README's tables all come from it.
+//! plugin, the command and the tables of doc/ all come from it.
 //!
 //! Adding an option = a field in [`crate::scheme::Options`], a line in
 //! [`OPTIONS`] and a key in the binding's config reader; the plugin and
@@ -91,7 +91,7 @@ const fn millis(value: u64) -> i64 {
     value as i64
 }
 
-/// Every option, in the order the README lists them.
+/// Every option, in the order doc/configuration.md lists them.
 pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "token_secret",
