@@ -126,15 +126,15 @@ local function make_verifier()
 		end
 		config[spec.name] = value;
 	end
-	local made, verifier, err, option = pcall(token_auth.new_verifier, config);
+	local made, verifier, _, option, text = pcall(token_auth.new_verifier, config);
 	if made and verifier then
 		return verifier, config;
 	end
 	if made and prosody_name[option] then
-		-- token_auth names its own field first ("window: must be ..."): name the option.
-		config_error(prosody_name[option], err:sub(#option + 3));
+		config_error(prosody_name[option], text);
 	end
-	error(("mod_auth_token: bad configuration for %s: %s"):format(host, tostring(made and err or verifier)), 0);
+	error(("mod_auth_token: bad configuration for %s: %s"):format(host,
+		made and (tostring(option) .. ": " .. tostring(text)) or tostring(verifier)), 0);
 end
 local verifier, verifier_config = make_verifier();
 

@@ -215,7 +215,7 @@ describe("token_auth under hostile input", function()
 	end
 
 	local function assert_documented_result(label, entry, ...)
-		local first, second = ...
+		local first, second, third, fourth = ...
 		if entry.verdict then
 			if first ~= true then
 				assert(first == nil and token_auth.reasons[second], label .. ": not nil, reason: " .. tostring(second))
@@ -234,8 +234,9 @@ describe("token_auth under hostile input", function()
 			assert(type(first) == "table" and type(second) == "number", label)
 		elseif entry.name == "new_verifier" or entry.name == "new_jwt_verifier" then
 			if first == nil then
-				assert(type(second) == "string", label .. ": no message")
-				assert(not second:find(SECRET, 1, true) and not second:find(SEED, 1, true), label .. ": leaks a secret")
+				assert(token_auth.config_problems[second], label .. ": no problem code")
+				assert(type(third) == "string" and type(fourth) == "string", label .. ": no option or text")
+				assert(not fourth:find(SECRET, 1, true) and not fourth:find(SEED, 1, true), label .. ": leaks a secret")
 			else
 				assert(type(first) == "userdata", label)
 			end
@@ -329,8 +330,9 @@ describe("token_auth under hostile input", function()
 
 	describe("configuration", function()
 		-- Every option with each kind of bad value: new_verifier returns
-		-- nil and a message naming the option, the one-shot functions raise
-		-- an error naming it; neither shows the seed or the secret.
+		-- nil, a problem code, the option and a text, the one-shot
+		-- functions raise an error naming it; neither shows the seed or the
+		-- secret.
 		local bad = {
 			{ "otp_seed", "" }, { "otp_seed", 42 }, { "otp_seed", {} }, { "otp_seed", "JBSWY3DP" },
 			{ "otp_seed", "JBSWY3DP!EHPK3PXPJBSWY3DPEHPK3PXP" }, { "otp_seed", SEED .. "\0" },
@@ -356,12 +358,15 @@ describe("token_auth under hostile input", function()
 			assert(not message:find("panick", 1, true), label)
 		end
 
-		it("is refused by new_verifier with nil and a message naming the option", function()
+		it("is refused by new_verifier with nil, a code and the option", function()
 			for _, case in ipairs(bad) do
 				local option, value = case[1], case[2]
 				local label = ("%s = %s"):format(option, type(value) == "table" and "a table" or tostring(value))
-				local verifier, message = token_auth.new_verifier(config { [option] = value })
+				local verifier, code, name, text = token_auth.new_verifier(config { [option] = value })
 				assert(verifier == nil, label)
+				assert(token_auth.config_problems[code], label .. ": no problem code")
+				assert(name == option, label .. ": names " .. tostring(name))
+				local message = name .. ": " .. text
 				assert_names(option, message, label)
 				if type(value) == "string" and #value > 4 then
 					assert(not message:find(value, 1, true), label .. ": shows the value")

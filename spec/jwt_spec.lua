@@ -250,20 +250,20 @@ describe("JWTs from PyJWT and jose #jwt", function()
 	end);
 
 	it("refuses bad configurations and misuse as the other verifiers do", function()
-		local v, message, option = token_auth.new_jwt_verifier({});
-		assert.same({ nil, "jwt_keys" }, { v, option });
-		assert.matches("^jwt_keys: ", message);
-		v, message, option = token_auth.new_jwt_verifier({ jwt_secret = "tiny-secret" });
-		assert.same({ nil, "jwt_secret" }, { v, option });
+		local v, problem, option, message = token_auth.new_jwt_verifier({});
+		assert.same({ nil, "missing", "jwt_keys" }, { v, problem, option });
+		assert.matches("^is not set", message);
+		v, problem, option, message = token_auth.new_jwt_verifier({ jwt_secret = "tiny-secret" });
+		assert.same({ nil, "too_weak", "jwt_secret" }, { v, problem, option });
 		assert.not_matches("tiny", message); -- never the value
-		v, message, option = token_auth.new_jwt_verifier({ jwt_secret = SECRET, otp_seed = "JBSWY3DPEHPK3PXP" });
-		assert.same({ nil, "config" }, { v, option });
+		v, problem, option, message = token_auth.new_jwt_verifier({ jwt_secret = SECRET, otp_seed = "JBSWY3DPEHPK3PXP" });
+		assert.same({ nil, "unknown_option", "config" }, { v, problem, option });
 		assert.matches("not JWT verifier options", message);
-		v, message, option = token_auth.new_jwt_verifier({ jwt_keys = "/nonexistent/jwks.json" });
-		assert.same({ nil, "jwt_keys" }, { v, option });
+		v, problem, option, message = token_auth.new_jwt_verifier({ jwt_keys = "/nonexistent/jwks.json" });
+		assert.same({ nil, "unreadable", "jwt_keys" }, { v, problem, option });
 		assert.matches("cannot be read", message);
-		v, message, option = token_auth.new_jwt_verifier({ jwt_secret = SECRET, jwt_single_use = "yes" });
-		assert.same({ nil, "jwt_single_use" }, { v, option });
+		v, problem, option, message = token_auth.new_jwt_verifier({ jwt_secret = SECRET, jwt_single_use = "yes" });
+		assert.same({ nil, "wrong_type", "jwt_single_use" }, { v, problem, option });
 		assert.matches("must be true or false", message);
 		local ok = verifier_for("py", "HS256");
 		assert.has_error(function() ok:verify({}) end);

@@ -97,11 +97,11 @@ describe("token_auth.options", function()
 						config.jwt_secret = string.rep("k", 32)
 						config.jwt_keys_url = "https://idp.test/jwks"
 					end
-					local verifier, message, name = token_auth.new_verifier(config)
+					local verifier, code, name, text = token_auth.new_verifier(config)
 					assert.equal(case[2], verifier ~= nil, option.name .. " = " .. case[1])
 					if not case[2] then
-						assert.equal(option.name, name)
-						assert.matches("^" .. option.name .. ": ", message)
+						assert.same({ "out_of_range", option.name }, { code, name })
+						assert.matches("^must be an integer from " .. option.min .. " to " .. option.max, text)
 					end
 				end
 			end

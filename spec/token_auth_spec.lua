@@ -313,9 +313,10 @@ describe("token_auth", function()
 				{ "config", "config" },
 			}
 			for _, case in ipairs(cases) do
-				local verifier, message = token_auth.new_verifier(case[1])
+				local verifier, code, option, text = token_auth.new_verifier(case[1])
 				assert.is_nil(verifier)
-				assert.is_string(message)
+				assert.is_string(token_auth.config_problems[code])
+				local message = option .. ": " .. text
 				assert.matches(case[2], message, 1, true)
 				assert.is_nil(message:find(SECRET, 1, true))
 				assert.is_nil(message:find(SEED, 1, true))

@@ -197,21 +197,127 @@ impl fmt::Display for Reason {
 
 impl std::error::Error for Reason {}
 
-/// A configuration value that cannot be used.
+/// What is wrong with a configuration value: the stable code of a
+/// [`ConfigError`], which callers branch on (the text is for people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// A required option is not set.
+    Missing,
+    /// The value has the wrong type (a number where a string belongs).
+    WrongType,
+    /// A list option is an empty list.
+    EmptyList,
+    /// A list option lists more values than it may.
+    TooManyValues,
+    /// An integer outside the option's range.
+    OutOfRange,
+    /// A string that is none of the option's choices.
+    NotAChoice,
+    /// A key that names no option (most often a typo).
+    UnknownOption,
+    /// A value of the right type that does not parse (base32, a URL, PEM, a JWKS).
+    Invalid,
+    /// A key or secret too short to be safe.
+    TooWeak,
+    /// A file the option names cannot be read.
+    Unreadable,
+    /// The option means nothing, or cannot work, with the others as set.
+    Conflict,
+    /// This build cannot do what the option asks.
+    Unsupported,
+}
+
+impl ConfigProblem {
+    /// Every problem.
+    pub const ALL: [ConfigProblem; 12] = [
+        ConfigProblem::Missing,
+        ConfigProblem::WrongType,
+        ConfigProblem::EmptyList,
+        ConfigProblem::TooManyValues,
+        ConfigProblem::OutOfRange,
+        ConfigProblem::NotAChoice,
+        ConfigProblem::UnknownOption,
+        ConfigProblem::Invalid,
+        ConfigProblem::TooWeak,
+        ConfigProblem::Unreadable,
+        ConfigProblem::Conflict,
+        ConfigProblem::Unsupported,
+    ];
+
+    /// The stable snake_case code.
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            ConfigProblem::Missing => "missing",
+            ConfigProblem::WrongType => "wrong_type",
+            ConfigProblem::EmptyList => "empty_list",
+            ConfigProblem::TooManyValues => "too_many_values",
+            ConfigProblem::OutOfRange => "out_of_range",
+            ConfigProblem::NotAChoice => "not_a_choice",
+            ConfigProblem::UnknownOption => "unknown_option",
+            ConfigProblem::Invalid => "invalid",
+            ConfigProblem::TooWeak => "too_weak",
+            ConfigProblem::Unreadable => "unreadable",
+            ConfigProblem::Conflict => "conflict",
+            ConfigProblem::Unsupported => "unsupported",
+        }
+    }
+
+    /// What the code means, for people.
+    #[must_use]
+    pub const fn text(self) -> &'static str {
+        match self {
+            ConfigProblem::Missing => "a required option is not set",
+            ConfigProblem::WrongType => "the value has the wrong type",
+            ConfigProblem::EmptyList => "a list option is an empty list",
+            ConfigProblem::TooManyValues => "a list option lists more values than it may",
+            ConfigProblem::OutOfRange => "an integer outside the option's range",
+            ConfigProblem::NotAChoice => "a string that is none of the option's choices",
+            ConfigProblem::UnknownOption => "a key that names no option here",
+            ConfigProblem::Invalid => "a value that does not parse",
+            ConfigProblem::TooWeak => "a key or secret too short to be safe",
+            ConfigProblem::Unreadable => "a file the option names cannot be read",
+            ConfigProblem::Conflict => "the option means nothing, or cannot work, with the others as set",
+            ConfigProblem::Unsupported => "this build cannot do what the option asks",
+        }
+    }
+}
+
+/// A configuration value that cannot be used: which option, what kind of
+/// problem (a stable code) and a text for people.
 ///
-/// The message names the option and what is wrong with it; it never
-/// contains the value, since the value may be a secret.
+/// The text never contains the value, since the value may be a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     option: &'static str,
-    problem: String,
+    problem: ConfigProblem,
+    text: String,
 }
 
 impl ConfigError {
-    /// A problem with `option`, described without its value.
+    /// A `problem` with `option`, described by `text` without its value.
     #[must_use]
-    pub fn new(option: &'static str, problem: impl Into<String>) -> Self {
-        ConfigError { option, problem: problem.into() }
+    pub fn new(option: &'static str, problem: ConfigProblem, text: impl Into<String>) -> Self {
+        ConfigError { option, problem, text: text.into() }
+    }
+
+    /// A required option that is not set.
+    #[must_use]
+    pub fn missing(option: &'static str) -> Self {
+        ConfigError::new(option, ConfigProblem::Missing, "is missing")
+    }
+
+    /// A value that does not parse.
+    #[must_use]
+    pub fn invalid(option: &'static str, text: impl Into<String>) -> Self {
+        ConfigError::new(option, ConfigProblem::Invalid, text)
+    }
+
+    /// An option that means nothing, or cannot work, with the others.
+    #[must_use]
+    pub fn conflict(option: &'static str, text: impl Into<String>) -> Self {
+        ConfigError::new(option, ConfigProblem::Conflict, text)
     }
 
     /// The name of the offending option.
@@ -219,11 +325,30 @@ impl ConfigError {
     pub fn option(&self) -> &'static str {
         self.option
     }
+
+    /// What kind of problem it is.
+    #[must_use]
+    pub fn problem(&self) -> ConfigProblem {
+        self.problem
+    }
+
+    /// The problem's stable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.problem.code()
+    }
+
+    /// What is wrong, for people, without the option's name
+    /// (`"must be an integer from 0 to 10 (steps)"`).
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.option, self.problem)
+        write!(f, "{}: {}", self.option, self.text)
     }
 }
 
@@ -246,8 +371,19 @@ mod tests {
 
     #[test]
     fn config_error_names_the_option() {
-        let err = ConfigError::new("otp_seed", "is not base32");
+        let err = ConfigError::invalid("otp_seed", "is not base32");
         assert_eq!(err.to_string(), "otp_seed: is not base32");
-        assert_eq!(err.option(), "otp_seed");
+        assert_eq!((err.option(), err.code(), err.text()), ("otp_seed", "invalid", "is not base32"));
+    }
+
+    #[test]
+    fn config_codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for problem in ConfigProblem::ALL {
+            let code = problem.code();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+            assert!(!problem.text().is_empty());
+        }
     }
 }

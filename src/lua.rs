@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
 
-use crate::error::{ConfigError, Reason};
+use crate::error::{ConfigError, ConfigProblem, Reason};
+use crate::options::Kind;
 use crate::scheme::{self, Begun, Options, Replay, Scheme, Verifier};
 use crate::{input, names, options, os, random};
 
@@ -53,57 +54,35 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
-fn integer_value(option: &'static str, value: &Value) -> Result<i64, ConfigError> {
-    match value {
-        Value::Integer(n) => Ok(*n),
+/// A config value as the option's kind takes it: a list of strings from
+/// a table (a Prosody set or list arrives as a plain list), an integer
+/// from an integral number. The option then checks it.
+fn option_value(spec: &options::OptionSpec, value: &Value) -> Result<options::Value, ConfigError> {
+    let wrong = || spec.wrong_type(type_name(value));
+    Ok(match (spec.kind(), value) {
+        (Kind::String | Kind::Strings, Value::String(text)) => options::Value::String(text.as_bytes().to_vec()),
+        (Kind::Strings, Value::Table(list)) => {
+            // Read no further than one past the bound: a list that long
+            // is refused anyway.
+            let count = list.raw_len().min(spec.most_values() + 1);
+            let mut strings = Vec::with_capacity(count);
+            for index in 1..=count {
+                match list.raw_get::<Value>(index) {
+                    Ok(Value::String(text)) => strings.push(text.as_bytes().to_vec()),
+                    _ => {
+                        let text = format!("entry {index} is not a string");
+                        return Err(ConfigError::new(spec.name, ConfigProblem::WrongType, text));
+                    }
+                }
+            }
+            options::Value::Strings(strings)
+        }
+        (Kind::Integer, Value::Integer(n)) => options::Value::Integer(*n),
         #[allow(clippy::cast_possible_truncation)]
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(*n as i64),
-        _ => Err(ConfigError::new(option, "must be an integer")),
-    }
-}
-
-fn string_value(option: &'static str, value: &Value) -> Result<Vec<u8>, ConfigError> {
-    match value {
-        Value::String(text) => Ok(text.as_bytes().to_vec()),
-        other => Err(ConfigError::new(option, format!("must be a string, got {}", type_name(other)))),
-    }
-}
-
-fn bool_value(option: &'static str, value: &Value) -> Result<bool, ConfigError> {
-    match value {
-        Value::Boolean(flag) => Ok(*flag),
-        other => Err(ConfigError::new(option, format!("must be true or false, got {}", type_name(other)))),
-    }
-}
-
-/// A string or a list of strings (at most `max`; a Prosody set or list
-/// arrives as a plain list).
-fn strings_value(option: &'static str, value: &Value, max: usize) -> Result<Vec<Vec<u8>>, ConfigError> {
-    match value {
-        Value::String(text) => Ok(vec![text.as_bytes().to_vec()]),
-        Value::Table(list) => {
-            let count = list.raw_len();
-            if count == 0 {
-                return Err(ConfigError::new(option, "is an empty list"));
-            }
-            if count > max {
-                return Err(ConfigError::new(option, format!("lists more than {max} values")));
-            }
-            (1..=count)
-                .map(|index| match list.raw_get::<Value>(index) {
-                    Ok(Value::String(text)) => Ok(text.as_bytes().to_vec()),
-                    _ => Err(ConfigError::new(option, format!("entry {index} is not a string"))),
-                })
-                .collect()
-        }
-        other => {
-            Err(ConfigError::new(option, format!("must be a string or a list of strings, got {}", type_name(other))))
-        }
-    }
-}
-
-fn secrets_value(value: &Value) -> Result<Vec<Vec<u8>>, ConfigError> {
-    strings_value("token_secret", value, crate::token::MAX_SECRETS)
+        (Kind::Integer, Value::Number(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => options::Value::Integer(*n as i64),
+        (Kind::Boolean, Value::Boolean(flag)) => options::Value::Boolean(*flag),
+        _ => return Err(wrong()),
+    })
 }
 
 /// What a config table says, beside the scheme's own options.
@@ -113,73 +92,44 @@ struct Extras {
     nonce: Option<Vec<u8>>,
 }
 
-/// Reads a config table. Unknown keys are refused: a misspelt option
-/// would otherwise fall back to its default without a word.
+/// The `config` pseudo-option: a problem with the table itself.
+fn table_error(problem: ConfigProblem, text: impl Into<String>) -> ConfigError {
+    ConfigError::new("config", problem, text)
+}
+
+/// Reads a config table, each option by its kind. Unknown keys are
+/// refused: a misspelt option would otherwise fall back to its default
+/// without a word.
 fn read_config(value: &Value) -> Result<(Options, Extras), ConfigError> {
     let Value::Table(table) = value else {
-        return Err(ConfigError::new("config", format!("must be a table, got {}", type_name(value))));
+        return Err(table_error(ConfigProblem::WrongType, format!("must be a table, got {}", type_name(value))));
     };
     let mut options = Options::default();
     let mut extras = Extras::default();
     for pair in table.pairs::<Value, Value>() {
-        let (key, value) = pair.map_err(|_| ConfigError::new("config", "cannot be iterated"))?;
+        let (key, value) = pair.map_err(|_| table_error(ConfigProblem::WrongType, "cannot be iterated"))?;
         let Value::String(key) = key else {
-            return Err(ConfigError::new("config", "has a key that is not a string"));
+            return Err(table_error(ConfigProblem::UnknownOption, "has a key that is not a string"));
         };
-        match &*key.as_bytes() {
-            b"otp_seed" => options.otp_seed = Some(string_value("otp_seed", &value)?),
-            b"token_secret" => options.token_secrets = secrets_value(&value)?,
-            b"digits" => options.digits = Some(integer_value("digits", &value)?),
-            b"period" => options.period = Some(integer_value("period", &value)?),
-            b"algorithm" => options.algorithm = Some(string_value("algorithm", &value)?),
-            b"window" => options.window = Some(integer_value("window", &value)?),
-            b"nonce_length" => options.nonce_length = Some(integer_value("nonce_length", &value)?),
-            b"replay_capacity" => options.replay_capacity = Some(integer_value("replay_capacity", &value)?),
-            b"replay_per_user" => options.replay_per_user = Some(integer_value("replay_per_user", &value)?),
-            b"replay_store" => options.replay_store = Some(string_value("replay_store", &value)?),
-            b"replay_store_connect_timeout" => {
-                options.replay_store_connect_timeout = Some(integer_value("replay_store_connect_timeout", &value)?);
-            }
-            b"replay_store_timeout" => {
-                options.replay_store_timeout = Some(integer_value("replay_store_timeout", &value)?);
-            }
-            b"replay_store_ca" => options.replay_store_ca = Some(string_value("replay_store_ca", &value)?),
-            b"replay_store_cert" => options.replay_store_cert = Some(string_value("replay_store_cert", &value)?),
-            b"replay_store_key" => options.replay_store_key = Some(string_value("replay_store_key", &value)?),
-            b"replay_store_sentinels" => {
-                options.replay_store_sentinels = strings_value("replay_store_sentinels", &value, 16)?;
-            }
-            b"replay_store_master" => options.replay_store_master = Some(string_value("replay_store_master", &value)?),
-            b"replay_store_replicas" => {
-                options.replay_store_replicas = Some(integer_value("replay_store_replicas", &value)?);
-            }
-            b"jwt_keys" => options.jwt.keys = Some(string_value("jwt_keys", &value)?),
-            b"jwt_keys_url" => options.jwt.keys_url = Some(string_value("jwt_keys_url", &value)?),
-            b"jwt_keys_refresh" => options.jwt.keys_refresh = Some(integer_value("jwt_keys_refresh", &value)?),
-            b"jwt_secret" => options.jwt.secrets = strings_value("jwt_secret", &value, crate::token::MAX_SECRETS)?,
-            b"jwt_secret_algorithm" => {
-                options.jwt.secret_algorithm = Some(string_value("jwt_secret_algorithm", &value)?);
-            }
-            b"jwt_algorithms" => {
-                options.jwt.algorithms = Some(strings_value("jwt_algorithms", &value, crate::jwt::Alg::ALL.len())?);
-            }
-            b"jwt_leeway" => options.jwt.leeway = Some(integer_value("jwt_leeway", &value)?),
-            b"jwt_max_lifetime" => options.jwt.max_lifetime = Some(integer_value("jwt_max_lifetime", &value)?),
-            b"jwt_issuer" => options.jwt.issuers = strings_value("jwt_issuer", &value, crate::jwt::MAX_ALLOWED)?,
-            b"jwt_audience" => options.jwt.audiences = strings_value("jwt_audience", &value, crate::jwt::MAX_ALLOWED)?,
-            b"jwt_username_claim" => {
-                options.jwt.username_claim = Some(string_value("jwt_username_claim", &value)?);
-            }
-            b"jwt_single_use" => options.jwt.single_use = Some(bool_value("jwt_single_use", &value)?),
-            b"time" => extras.time = time_value(&value).map_err(|problem| ConfigError::new("time", problem))?,
-            b"nonce" => extras.nonce = Some(string_value("nonce", &value)?),
-            other => {
-                let name = String::from_utf8_lossy(other);
-                // The key is shown to help find the typo, but short and
-                // without control characters, since it ends up in logs.
-                let shown: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
-                return Err(ConfigError::new("config", format!("unknown option \"{shown}\"")));
-            }
+        let key = key.as_bytes();
+        let name = core::str::from_utf8(&key).unwrap_or("");
+        if let Some(spec) = options::find(name) {
+            spec.apply(&mut options, option_value(spec, &value)?)?;
+        } else if name == "time" {
+            extras.time =
+                time_value(&value).map_err(|text| ConfigError::new("time", ConfigProblem::WrongType, text))?;
+        } else if name == "nonce" {
+            let Value::String(nonce) = &value else {
+                let text = format!("must be a string, got {}", type_name(&value));
+                return Err(ConfigError::new("nonce", ConfigProblem::WrongType, text));
+            };
+            extras.nonce = Some(nonce.as_bytes().to_vec());
+        } else {
+            let name = String::from_utf8_lossy(&key);
+            // The key is shown to help find the typo, but short and
+            // without control characters, since it ends up in logs.
+            let shown: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+            return Err(table_error(ConfigProblem::UnknownOption, format!("unknown option \"{shown}\"")));
         }
     }
     Ok((options, extras))
@@ -238,7 +188,7 @@ fn set_jwt_keys(
     };
     // Text from the network is never taken for a file path.
     let loaded = if is_text {
-        crate::jwt::KeySet::parse(keys).map_err(|err| ConfigError::new("jwt_keys", err.to_string()))
+        crate::jwt::KeySet::parse(keys).map_err(|err| ConfigError::invalid("jwt_keys", err.to_string()))
     } else {
         crate::jwt::load_keys(keys)
     };
@@ -435,14 +385,17 @@ fn generate_token(_: &Lua, (username, host, config): (Bytes, Bytes, Value)) -> L
 fn verifier_from(config: &Value, jwt_only: bool) -> Result<Verifier, ConfigError> {
     let (options, extras) = read_config(config)?;
     if extras.time.is_some() || extras.nonce.is_some() {
-        return Err(ConfigError::new("config", "time and nonce are not verifier options"));
+        return Err(table_error(ConfigProblem::UnknownOption, "time and nonce are not verifier options"));
     }
     if jwt_only {
         if options.otp_seed.is_some() || !options.token_secrets.is_empty() {
-            return Err(ConfigError::new("config", "otp_seed and token_secret are not JWT verifier options"));
+            return Err(table_error(
+                ConfigProblem::UnknownOption,
+                "otp_seed and token_secret are not JWT verifier options",
+            ));
         }
         if !options.jwt.has_keys() {
-            return Err(ConfigError::new("jwt_keys", "is not set (nor jwt_secret)"));
+            return Err(ConfigError::new("jwt_keys", ConfigProblem::Missing, "is not set (nor jwt_secret)"));
         }
     }
     Verifier::new(&options)
@@ -464,11 +417,13 @@ fn made_verifier<T: UserData + mlua::MaybeSend + 'static>(
 ) -> LuaResult<MultiValue> {
     match made {
         Ok(verifier) => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(verifier)?)])),
-        // `nil, message, option`: callers name the option without parsing the message.
+        // `nil, code, option, text`: callers branch on the code and name
+        // the option in their own vocabulary, without parsing prose.
         Err(err) => Ok(MultiValue::from_iter([
             Value::Nil,
-            Value::String(lua.create_string(err.to_string())?),
+            Value::String(lua.create_string(err.code())?),
             Value::String(lua.create_string(err.option())?),
+            Value::String(lua.create_string(err.text())?),
         ])),
     }
 }
@@ -545,15 +500,15 @@ fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Val
 }
 
 /// `token_auth.options`: the list of [`crate::options::OPTIONS`], each a
-/// table `{ name, prosody, type, default, min, max, choices, required,
-/// required_unless, verifier_only, description }`.
+/// table `{ name, prosody, type, default, min, max, unit, most_values,
+/// choices, required, required_unless, verifier_only, description }`.
 fn options_table(lua: &Lua) -> LuaResult<Table> {
     let list = lua.create_table()?;
     for (index, spec) in options::OPTIONS.iter().enumerate() {
         let entry = lua.create_table()?;
         entry.set("name", spec.name)?;
         entry.set("prosody", spec.prosody)?;
-        entry.set("type", spec.kind.name())?;
+        entry.set("type", spec.kind().name())?;
         match spec.default {
             options::Default::Integer(value) => entry.set("default", value)?,
             options::Default::Text(text) => entry.set("default", text)?,
@@ -566,6 +521,12 @@ fn options_table(lua: &Lua) -> LuaResult<Table> {
         }
         entry.set("min", spec.min)?;
         entry.set("max", spec.max)?;
+        if !spec.unit.is_empty() {
+            entry.set("unit", spec.unit)?;
+        }
+        if spec.kind() == Kind::Strings {
+            entry.set("most_values", spec.most_values())?;
+        }
         if !spec.choices.is_empty() {
             entry.set("choices", spec.choices)?;
         }
@@ -665,6 +626,11 @@ fn token_auth(lua: &Lua) -> LuaResult<Table> {
         details.set(code, text)?;
     }
     exports.set("details", details)?;
+    let config_problems = lua.create_table()?;
+    for problem in crate::error::ConfigProblem::ALL {
+        config_problems.set(problem.code(), problem.text())?;
+    }
+    exports.set("config_problems", config_problems)?;
     exports.set("options", options_table(lua)?)?;
     exports.set("jwt_key_options", options::JWT_KEY_OPTIONS)?;
     exports.set("nameprep", lua.create_function(|_, name: Bytes| Ok(prepared(names::nameprep(&name))))?)?;

@@ -86,16 +86,6 @@ struct Bucket {
     entries: Vec<Entry>,
 }
 
-/// Default number of live entries: about 1000 logins a second with the
-/// default 30 s steps and a window of one step each way.
-pub const DEFAULT_CAPACITY: usize = 100_000;
-/// Default share of one user: a token lives at most `2 * window + 1`
-/// steps (90 s by default), so 100 is a login every second for that
-/// long: ten devices reconnecting every ten seconds stay under it, while
-/// one account can hold at most 0.1 % of the default capacity.
-pub const DEFAULT_PER_USER: usize = 100;
-/// The largest capacity accepted.
-pub const MAX_CAPACITY: usize = 100_000_000;
 /// How many expired entries one check forgets at most: more than one
 /// check can add, so expiry keeps up with any rate of logins.
 pub const EXPIRY_BATCH: usize = 16;

@@ -77,18 +77,6 @@ impl core::fmt::Debug for Options {
     }
 }
 
-/// Default OTP length, as in the community module.
-pub const DEFAULT_DIGITS: u32 = 8;
-/// Default step length in seconds.
-pub const DEFAULT_PERIOD: u64 = 30;
-/// Default steps accepted each way.
-pub const DEFAULT_WINDOW: u64 = 1;
-/// Default nonce length: what the community module's README generator makes.
-pub const DEFAULT_NONCE_LENGTH: usize = 32;
-/// Accepted windows: past ten steps a stolen token lives too long.
-pub const WINDOW: core::ops::RangeInclusive<u64> = 0..=10;
-/// Accepted nonce lengths: short nonces repeat, long ones are pointless.
-pub const NONCE_LENGTH: core::ops::RangeInclusive<usize> = 8..=128;
 /// How far [`Scheme::explain`] looks for a matching OTP: a day each way,
 /// enough to spot any timezone mistake...
 const EXPLAIN_SPAN_SECONDS: u64 = 86_400;
@@ -96,33 +84,16 @@ const EXPLAIN_SPAN_SECONDS: u64 = 86_400;
 /// that `period = 1` costs what the default does.
 pub const EXPLAIN_MAX_STEPS: u64 = 2_880;
 
-fn in_range<T: TryFrom<i64> + PartialOrd>(
-    value: Option<i64>,
-    default: T,
-    range: &core::ops::RangeInclusive<T>,
-    option: &'static str,
-    rule: &str,
-) -> Result<T, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    T::try_from(value)
-        .ok()
-        .filter(|value| range.contains(value))
-        .ok_or_else(|| ConfigError::new(option, format!("must be {rule}")))
-}
-
 /// The OTP half of the options: what [`Scheme`] needs and what a bare
 /// `totp()` call takes.
 ///
 /// # Errors
 /// [`ConfigError`] naming `otp_seed`, `digits`, `period` or `algorithm`.
 pub fn totp_from(options: &Options) -> Result<Totp, ConfigError> {
-    let seed_text = options.otp_seed.as_deref().ok_or_else(|| ConfigError::new("otp_seed", "is missing"))?;
+    let seed_text = options.otp_seed.as_deref().ok_or_else(|| ConfigError::missing(crate::options::OTP_SEED.name))?;
     let seed = totp::decode_seed(seed_text)?;
-    let digits = in_range(options.digits, DEFAULT_DIGITS, &totp::DIGITS, "digits", "an integer from 6 to 10")?;
-    let period =
-        in_range(options.period, DEFAULT_PERIOD, &totp::PERIOD, "period", "an integer from 1 to 3600 (seconds)")?;
+    let digits = crate::options::DIGITS.integer(options.digits)?;
+    let period = crate::options::PERIOD.integer(options.period)?;
     let algorithm = options.algorithm.as_deref().map(Algorithm::parse).transpose()?.unwrap_or_default();
     Totp::new(&seed, digits, period, algorithm)
 }
@@ -175,14 +146,8 @@ impl Scheme {
     pub fn new(options: &Options) -> Result<Self, ConfigError> {
         let totp = totp_from(options)?;
         let secrets = Secrets::new(&options.token_secrets)?;
-        let window = in_range(options.window, DEFAULT_WINDOW, &WINDOW, "window", "an integer from 0 to 10 (steps)")?;
-        let nonce_length = in_range(
-            options.nonce_length,
-            DEFAULT_NONCE_LENGTH,
-            &NONCE_LENGTH,
-            "nonce_length",
-            "an integer from 8 to 128",
-        )?;
+        let window = crate::options::WINDOW.integer(options.window)?;
+        let nonce_length = crate::options::NONCE_LENGTH.integer(options.nonce_length)?;
         Ok(Scheme { totp, secrets, window, nonce_length })
     }
 
@@ -360,20 +325,8 @@ impl Verifier {
         // JWTs alone need no OTP seed or token secret.
         let jwt_only = jwt.is_some() && options.otp_seed.is_none() && options.token_secrets.is_empty();
         let scheme = if jwt_only { None } else { Some(Scheme::new(options)?) };
-        let capacity = in_range(
-            options.replay_capacity,
-            replay::DEFAULT_CAPACITY,
-            &(1..=replay::MAX_CAPACITY),
-            "replay_capacity",
-            "an integer from 1 to 100000000",
-        )?;
-        let per_user = in_range(
-            options.replay_per_user,
-            replay::DEFAULT_PER_USER,
-            &(1..=replay::MAX_CAPACITY),
-            "replay_per_user",
-            "an integer from 1 to 100000000",
-        )?;
+        let capacity = crate::options::REPLAY_CAPACITY.integer(options.replay_capacity)?;
+        let per_user = crate::options::REPLAY_PER_USER.integer(options.replay_per_user)?;
         let replay = match &options.replay_store {
             Some(url) => Replay::Shared(Box::new(RedisStore::with(&store::Settings {
                 url: url.clone(),
@@ -397,7 +350,7 @@ impl Verifier {
                     || options.replay_store_master.is_some()
                     || options.replay_store_replicas.is_some()
                 {
-                    return Err(ConfigError::new("replay_store", "is not set, so its other options mean nothing"));
+                    return Err(ConfigError::conflict("replay_store", "is not set, so its other options mean nothing"));
                 }
                 Replay::Local(ReplayCache::with_share(capacity, per_user))
             }

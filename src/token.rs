@@ -12,7 +12,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::{ConfigError, Reason};
+use crate::error::{ConfigError, ConfigProblem, Reason};
 
 /// Length of the base64 signature: 32 bytes, padded.
 pub const SIGNATURE_CHARS: usize = 44;
@@ -125,10 +125,10 @@ impl Secrets {
     /// long, or a secret is shorter than 16 bytes.
     pub fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Result<Self, ConfigError> {
         if secrets.is_empty() {
-            return Err(ConfigError::new("token_secret", "is missing"));
+            return Err(ConfigError::missing("token_secret"));
         }
         if secrets.len() > MAX_SECRETS {
-            return Err(ConfigError::new("token_secret", format!("lists more than {MAX_SECRETS} secrets")));
+            return Err(crate::options::TOKEN_SECRET.too_many_values());
         }
         let mut keys = Vec::with_capacity(secrets.len());
         for (index, secret) in secrets.iter().enumerate() {
@@ -137,11 +137,12 @@ impl Secrets {
                 let which = if secrets.len() == 1 { String::new() } else { format!(" number {}", index + 1) };
                 return Err(ConfigError::new(
                     "token_secret",
+                    ConfigProblem::TooWeak,
                     format!("secret{which} is too short: at least {MIN_SECRET_BYTES} bytes are needed"),
                 ));
             }
-            let key =
-                Hmac::new_from_slice(secret).map_err(|_| ConfigError::new("token_secret", "cannot key the HMAC"))?;
+            let key = Hmac::new_from_slice(secret)
+                .map_err(|_| ConfigError::invalid("token_secret", "cannot key the HMAC"))?;
             keys.push(key);
         }
         Ok(Secrets { keys })

@@ -8,7 +8,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigProblem};
 
 /// The hash behind the OTP's HMAC. RFC 6238 defaults to SHA-1, and so do
 /// the community module and pyotp.
@@ -36,7 +36,7 @@ impl Algorithm {
         } else if name.eq_ignore_ascii_case(b"SHA512") {
             Ok(Algorithm::Sha512)
         } else {
-            Err(ConfigError::new("algorithm", "must be \"SHA1\", \"SHA256\" or \"SHA512\""))
+            Err(crate::options::ALGORITHM.not_a_choice())
         }
     }
 }
@@ -58,16 +58,19 @@ pub fn decode_seed(text: &[u8]) -> Result<Vec<u8>, ConfigError> {
     spec.translate.to.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
     spec.ignore.push('=');
     spec.check_trailing_bits = false;
-    let base32 = spec.encoding().map_err(|_| ConfigError::new("otp_seed", "internal error: bad base32 alphabet"))?;
+    let base32 =
+        spec.encoding().map_err(|_| ConfigError::invalid("otp_seed", "internal error: bad base32 alphabet"))?;
     let seed = base32.decode(text).map_err(|err| match err.kind {
-        data_encoding::DecodeKind::Symbol => {
-            ConfigError::new("otp_seed", format!("is not base32: invalid character at position {}", err.position + 1))
-        }
-        _ => ConfigError::new("otp_seed", "is not base32: its length is not a whole number of characters"),
+        data_encoding::DecodeKind::Symbol => ConfigError::invalid(
+            "otp_seed",
+            format!("is not base32: invalid character at position {}", err.position + 1),
+        ),
+        _ => ConfigError::invalid("otp_seed", "is not base32: its length is not a whole number of characters"),
     })?;
     if seed.len() < MIN_SEED_BYTES {
         return Err(ConfigError::new(
             "otp_seed",
+            ConfigProblem::TooWeak,
             format!("is too short: {} bits, at least 80 are needed (32 base32 characters recommended)", seed.len() * 8),
         ));
     }
@@ -97,25 +100,19 @@ impl core::fmt::Debug for Totp {
     }
 }
 
-/// Accepted OTP lengths: RFC 4226 asks for at least 6; a 31-bit truncated
-/// value has at most 10 decimal digits.
-pub const DIGITS: core::ops::RangeInclusive<u32> = 6..=10;
-/// Accepted step lengths in seconds.
-pub const PERIOD: core::ops::RangeInclusive<u64> = 1..=3600;
-
 impl Totp {
     /// Keys a TOTP generator with a decoded seed.
     ///
     /// # Errors
     /// [`ConfigError`] naming `digits` or `period` when out of range.
     pub fn new(seed: &[u8], digits: u32, period: u64, algorithm: Algorithm) -> Result<Self, ConfigError> {
-        if !DIGITS.contains(&digits) {
-            return Err(ConfigError::new("digits", "must be an integer from 6 to 10"));
+        if !crate::options::DIGITS.admits(i64::from(digits)) {
+            return Err(crate::options::DIGITS.out_of_range());
         }
-        if !PERIOD.contains(&period) {
-            return Err(ConfigError::new("period", "must be an integer from 1 to 3600 (seconds)"));
+        if !i64::try_from(period).is_ok_and(|period| crate::options::PERIOD.admits(period)) {
+            return Err(crate::options::PERIOD.out_of_range());
         }
-        let invalid = |_| ConfigError::new("otp_seed", "cannot key the HMAC");
+        let invalid = |_| ConfigError::invalid("otp_seed", "cannot key the HMAC");
         let mac = match algorithm {
             Algorithm::Sha1 => KeyedMac::Sha1(Hmac::new_from_slice(seed).map_err(invalid)?),
             Algorithm::Sha256 => KeyedMac::Sha256(Hmac::new_from_slice(seed).map_err(invalid)?),

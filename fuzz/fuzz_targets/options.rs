@@ -17,7 +17,7 @@
 use libfuzzer_sys::fuzz_target;
 use token_auth::error::Reason;
 use token_auth::scheme::{Options, Verifier};
-use token_auth::{replay, token, totp};
+use token_auth::{token, totp};
 
 fn integer(field: Option<&[u8]>) -> Option<i64> {
     let field = field.filter(|f| !f.is_empty())?;
@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
         "algorithm" => algorithm_ok,
         "window" => in_range(window, 0, 10),
         "nonce_length" => in_range(nonce_length, 8, 128),
-        "replay_capacity" => in_range(replay_capacity, 1, replay::MAX_CAPACITY as i64),
+        "replay_capacity" => in_range(replay_capacity, 1, 100_000_000),
         other => panic!("an error named an unknown option {other:?}"),
     };
 

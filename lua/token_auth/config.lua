@@ -428,17 +428,17 @@ function config.settings(token_auth, result, host, for_verifier)
 		end
 	end
 	if not problem then
-		local made, verifier, message, name = pcall(token_auth.new_verifier, settings)
+		local made, verifier, _, name, text = pcall(token_auth.new_verifier, settings)
 		if not made then
 			problem = output.first_line(verifier)
 		elseif not verifier then
-			problem = message
+			-- The core names its option ("window"); say it as the
+			-- configuration file does ("token_otp_window").
+			local shown = name
 			for _, option in ipairs(token_auth.options) do
-				if option.name == name then
-					problem = option.prosody .. message:sub(#name + 1)
-					break
-				end
+				if option.name == name then shown = option.prosody break end
 			end
+			problem = shown .. ": " .. text
 		end
 	end
 	if problem then

@@ -123,9 +123,10 @@ describe("the Redis replay store through Sentinel #redis", function()
 				replay_store_sentinels = sentinel_list(), replay_store_master = NAME };
 			for k, val in pairs(case[1]) do config[k] = val; end
 			if config.replay_store_master == false then config.replay_store_master = 1; end
-			local made, err = token_auth.new_verifier(config);
+			local made, code, option, text = token_auth.new_verifier(config);
 			assert.is_nil(made);
-			assert.matches(case[2], err);
+			assert.is_string(token_auth.config_problems[code]);
+			assert.matches(case[2], option .. ": " .. text);
 		end
 	end);
 

@@ -364,8 +364,10 @@ describe("the Redis replay store #redis", function()
 		}) do
 			local config = { otp_seed = SEED, token_secret = SECRET, replay_store = server.url }
 			for k, v in pairs(bad[1]) do config[k] = v end
-			local v, err = token_auth.new_verifier(config)
+			local v, code, option, text = token_auth.new_verifier(config)
 			assert.is_nil(v)
+			assert.is_string(token_auth.config_problems[code])
+			local err = option .. ": " .. text
 			assert.matches(bad[2], err)
 			assert.not_matches("hunter2", err)
 		end

@@ -110,15 +110,17 @@ describe("the Redis replay store over TLS #redis", function()
 			{ { replay_store = "redis://127.0.0.1:1" }, "^replay_store_ca: is set, but replay_store is not a rediss:// URL" },
 			{ { replay_store = "rediss://127.0.0.1:1#insecure" }, "^replay_store: " },
 		}) do
-			local v, err, option = verifier(case[1]);
+			local v, code, option, text = verifier(case[1]);
 			assert.is_nil(v);
+			assert.is_string(token_auth.config_problems[code]);
+			local err = option .. ": " .. text;
 			assert.matches(case[2], err);
-			assert.is_string(option);
 			assert.not_matches("BEGIN", err, 1, true);
 		end
-		local v, err = token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET, replay_store_ca = certs.ca });
-		assert.is_nil(v);
-		assert.matches("^replay_store: is not set", err);
+		local v, code, option, text = token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET,
+			replay_store_ca = certs.ca });
+		assert.same({ nil, "conflict", "replay_store" }, { v, code, option });
+		assert.matches("^is not set", text);
 	end);
 
 	it("serves a Prosody login through the TLS store #prosody", function()

@@ -16,24 +16,14 @@ pub mod keys;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::{ConfigError, Reason};
+use crate::error::{ConfigError, ConfigProblem, Reason};
+use crate::options::{
+    JWT_ALGORITHMS, JWT_AUDIENCE, JWT_ISSUER, JWT_KEYS_REFRESH, JWT_LEEWAY, JWT_MAX_LIFETIME, JWT_SECRET,
+    JWT_SECRET_ALGORITHM, JWT_USERNAME_CLAIM,
+};
 pub use alg::Alg;
 pub use keys::{Key, KeyError, KeySet};
 
-/// Default seconds of clock skew on `exp`, `nbf` and `iat`.
-pub const DEFAULT_LEEWAY: u64 = 60;
-/// Accepted leeways.
-pub const LEEWAY: core::ops::RangeInclusive<u64> = 0..=600;
-/// Default longest lifetime (`exp - iat`): a day.
-pub const DEFAULT_MAX_LIFETIME: u64 = 86_400;
-/// Accepted maximum lifetimes: a minute to a year.
-pub const MAX_LIFETIME: core::ops::RangeInclusive<u64> = 60..=31_536_000;
-/// The claim naming the user, by default.
-pub const DEFAULT_USERNAME_CLAIM: &str = "sub";
-/// Default seconds between two fetches of `jwt_keys_url`.
-pub const DEFAULT_KEYS_REFRESH: u64 = 3600;
-/// Accepted refresh intervals: a minute to a day.
-pub const KEYS_REFRESH: core::ops::RangeInclusive<u64> = 60..=86_400;
 /// Entries of an issuer or audience allowlist, at most.
 pub const MAX_ALLOWED: usize = 32;
 
@@ -110,19 +100,7 @@ impl core::fmt::Debug for Options {
 }
 
 fn text(option: &'static str, bytes: &[u8]) -> Result<String, ConfigError> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::new(option, "is not UTF-8 text"))
-}
-
-fn seconds(
-    value: Option<i64>,
-    default: u64,
-    range: &core::ops::RangeInclusive<u64>,
-    option: &'static str,
-) -> Result<u64, ConfigError> {
-    let Some(value) = value else { return Ok(default) };
-    u64::try_from(value).ok().filter(|value| range.contains(value)).ok_or_else(|| {
-        ConfigError::new(option, format!("must be an integer from {} to {} (seconds)", range.start(), range.end()))
-    })
+    String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::invalid(option, "is not UTF-8 text"))
 }
 
 /// Reads the key set option: the text itself when it starts like a JWKS
@@ -131,19 +109,21 @@ fn seconds(
 /// # Errors
 /// [`ConfigError`] naming `jwt_keys`.
 pub fn load_keys(value: &[u8]) -> Result<KeySet, ConfigError> {
+    let unreadable = |err: &std::io::Error| {
+        ConfigError::new("jwt_keys", ConfigProblem::Unreadable, format!("cannot be read ({})", err.kind()))
+    };
     let trimmed = value.trim_ascii_start();
     let text = if trimmed.starts_with(b"{") || trimmed.starts_with(b"-----BEGIN") {
         value.to_vec()
     } else {
-        let path = core::str::from_utf8(value).map_err(|_| ConfigError::new("jwt_keys", "is not a UTF-8 path"))?;
-        let file = std::fs::File::open(path)
-            .map_err(|err| ConfigError::new("jwt_keys", format!("cannot be read ({})", err.kind())))?;
+        let path = core::str::from_utf8(value).map_err(|_| ConfigError::invalid("jwt_keys", "is not a UTF-8 path"))?;
+        let file = std::fs::File::open(path).map_err(|err| unreadable(&err))?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(file, keys::MAX_KEY_SET_BYTES as u64 + 1), &mut bytes)
-            .map_err(|err| ConfigError::new("jwt_keys", format!("cannot be read ({})", err.kind())))?;
+            .map_err(|err| unreadable(&err))?;
         bytes
     };
-    KeySet::parse(&text).map_err(|err| ConfigError::new("jwt_keys", err.to_string()))
+    KeySet::parse(&text).map_err(|err| ConfigError::invalid("jwt_keys", err.to_string()))
 }
 
 /// A validated JWT verifier: keys, allowlist and claims policy.
@@ -196,7 +176,7 @@ impl Jwt {
     pub fn new(options: &Options) -> Result<Option<Jwt>, ConfigError> {
         if !options.has_keys() {
             if options.any_set() {
-                return Err(ConfigError::new(
+                return Err(ConfigError::conflict(
                     "jwt_keys",
                     "is not set (nor jwt_secret), so the other jwt options mean nothing",
                 ));
@@ -205,18 +185,19 @@ impl Jwt {
         }
         let secret_algorithm = match &options.secret_algorithm {
             None => Alg::Hs256,
-            Some(name) => Alg::parse(name)
-                .filter(|alg| alg.is_hmac())
-                .ok_or_else(|| ConfigError::new("jwt_secret_algorithm", "must be HS256, HS384 or HS512"))?,
+            Some(name) => {
+                Alg::parse(name).filter(|alg| alg.is_hmac()).ok_or_else(|| JWT_SECRET_ALGORITHM.not_a_choice())?
+            }
         };
-        if options.secrets.len() > crate::token::MAX_SECRETS {
-            return Err(ConfigError::new("jwt_secret", "lists too many secrets"));
+        if options.secrets.len() > JWT_SECRET.most_values() {
+            return Err(JWT_SECRET.too_many_values());
         }
         let secrets = options
             .secrets
             .iter()
             .map(|secret| {
-                keys::secret(secret, secret_algorithm).map_err(|err| ConfigError::new("jwt_secret", err.to_string()))
+                keys::secret(secret, secret_algorithm)
+                    .map_err(|err| ConfigError::new("jwt_secret", ConfigProblem::TooWeak, err.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let keys = match &options.keys {
@@ -229,46 +210,49 @@ impl Jwt {
                 let url = text("jwt_keys_url", url)?;
                 let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
                 if !rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace)) {
-                    return Err(ConfigError::new("jwt_keys_url", "must be an http:// or https:// URL"));
+                    return Err(ConfigError::invalid("jwt_keys_url", "must be an http:// or https:// URL"));
                 }
                 Some(url)
             }
         };
         if options.keys_refresh.is_some() && keys_url.is_none() {
-            return Err(ConfigError::new("jwt_keys_url", "is not set, so jwt_keys_refresh means nothing"));
+            return Err(ConfigError::conflict("jwt_keys_url", "is not set, so jwt_keys_refresh means nothing"));
         }
-        let keys_refresh = seconds(options.keys_refresh, DEFAULT_KEYS_REFRESH, &KEYS_REFRESH, "jwt_keys_refresh")?;
+        let keys_refresh = JWT_KEYS_REFRESH.integer(options.keys_refresh)?;
         let allowed = match &options.algorithms {
             None => Alg::ALL.to_vec(),
-            Some(list) if list.is_empty() => return Err(ConfigError::new("jwt_algorithms", "is an empty list")),
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new("jwt_algorithms", ConfigProblem::EmptyList, "is an empty list"));
+            }
             Some(list) => list
                 .iter()
                 .map(|name| {
                     Alg::parse(name).ok_or_else(|| {
                         ConfigError::new(
-                            "jwt_algorithms",
+                            JWT_ALGORITHMS.name,
+                            ConfigProblem::NotAChoice,
                             format!("lists an unknown algorithm (known: {})", Alg::NAMES.join(", ")),
                         )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
-        let strings = |option: &'static str, list: &[Vec<u8>]| -> Result<Vec<String>, ConfigError> {
-            if list.len() > MAX_ALLOWED {
-                return Err(ConfigError::new(option, format!("lists more than {MAX_ALLOWED} values")));
+        let strings = |spec: &crate::options::OptionSpec, list: &[Vec<u8>]| -> Result<Vec<String>, ConfigError> {
+            if list.len() > spec.most_values() {
+                return Err(spec.too_many_values());
             }
-            list.iter().map(|value| text(option, value)).collect()
+            list.iter().map(|value| text(spec.name, value)).collect()
         };
         let username_claim = match &options.username_claim {
-            None => DEFAULT_USERNAME_CLAIM.to_owned(),
-            Some(name) if name.is_empty() => return Err(ConfigError::new("jwt_username_claim", "is empty")),
+            None => JWT_USERNAME_CLAIM.default_text().to_owned(),
+            Some(name) if name.is_empty() => return Err(ConfigError::invalid("jwt_username_claim", "is empty")),
             Some(name) => text("jwt_username_claim", name)?,
         };
         let policy = claims::Policy {
-            leeway: seconds(options.leeway, DEFAULT_LEEWAY, &LEEWAY, "jwt_leeway")?,
-            max_lifetime: seconds(options.max_lifetime, DEFAULT_MAX_LIFETIME, &MAX_LIFETIME, "jwt_max_lifetime")?,
-            issuers: strings("jwt_issuer", &options.issuers)?,
-            audiences: strings("jwt_audience", &options.audiences)?,
+            leeway: JWT_LEEWAY.integer(options.leeway)?,
+            max_lifetime: JWT_MAX_LIFETIME.integer(options.max_lifetime)?,
+            issuers: strings(&JWT_ISSUER, &options.issuers)?,
+            audiences: strings(&JWT_AUDIENCE, &options.audiences)?,
             username_claim,
         };
         Ok(Some(Jwt {

@@ -50,7 +50,7 @@ fn the_rfc_examples_verify() {
     let verified = a1.verify_claims(A1_TOKEN.as_bytes(), RFC_NOW).expect("A.1");
     assert_eq!(verified.alg, Alg::Hs256);
     assert_eq!(verified.claims.get("iss").and_then(Value::as_str), Some("joe"));
-    assert_eq!(verified.dead_at, 1_300_819_380 + DEFAULT_LEEWAY);
+    assert_eq!(verified.dead_at, 1_300_819_380 + crate::options::JWT_LEEWAY.integer::<u64>(None).expect("a default"));
     assert_eq!(
         with_keys(&rsa_jwk("")).verify_claims(a2_token().as_bytes(), RFC_NOW).map(|v| v.alg).ok(),
         Some(Alg::Rs256)
@@ -201,7 +201,10 @@ fn options_are_validated_with_their_names() {
     check(Options { keys_url: url(), keys_refresh: Some(59), ..Options::default() }, "jwt_keys_refresh");
     // A URL alone is enough: the keys come once fetched; none till then.
     let waiting = Jwt::new(&Options { keys_url: url(), ..Options::default() }).expect("valid").expect("configured");
-    assert_eq!((waiting.keys().len(), waiting.keys_refresh()), (0, DEFAULT_KEYS_REFRESH));
+    assert_eq!(
+        (waiting.keys().len(), waiting.keys_refresh()),
+        (0, crate::options::JWT_KEYS_REFRESH.integer::<u64>(None).expect("a default"))
+    );
     assert!(waiting.keys_url().is_some_and(|u| u.ends_with("/certs")));
     let any = hs256(SECRET, r#"{"alg":"HS256","kid":"k"}"#, r#"{"exp":1700000100}"#);
     assert_eq!(waiting.verify_claims(any.as_bytes(), NOW).map(|_| ()), Err(Reason::JwtUnknownKid));

@@ -71,9 +71,6 @@ pub struct Settings {
     pub replicas: Option<i64>,
 }
 
-/// Accepted `replay_store_replicas`.
-pub const REPLICAS: core::ops::RangeInclusive<u64> = 0..=16;
-
 impl fmt::Debug for Settings {
     // The URL may hold a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,18 +79,6 @@ impl fmt::Debug for Settings {
 }
 pub use shared::RedisStore;
 
-/// Default connect timeout, milliseconds: a TCP handshake plus the
-/// AUTH/SELECT exchange takes well under 1 ms on a local network; 50 ms is
-/// tens of times that, yet a Redis that is gone costs Prosody at most
-/// 50 ms per [`RETRY_INTERVAL`].
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 50;
-/// Default reply timeout, milliseconds: a `SET` answers in tens of
-/// microseconds on loopback and well under a millisecond on a LAN; 20 ms
-/// leaves room for a fork or an fsync stall, and bounds how long one login
-/// can hold Prosody's thread when Redis hangs.
-pub const DEFAULT_REPLY_TIMEOUT_MS: u64 = 20;
-/// Accepted timeouts, milliseconds.
-pub const TIMEOUT_MS: core::ops::RangeInclusive<u64> = 1..=10_000;
 /// After two failures in a row the store refuses without trying for this
 /// long, then tries again on the next token: at most one timeout per
 /// interval while Redis is away, and logins again within half a second of

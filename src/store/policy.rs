@@ -12,8 +12,9 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 use super::protocol::{claim_command, wait_command, Answered, Discovery, Link, Waiting};
 use super::tls::{self, Tls};
 use super::Settings;
-use super::{Failure, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REPLY_TIMEOUT_MS, RETRY_INTERVAL, TIMEOUT_MS};
+use super::{Failure, RETRY_INTERVAL};
 use crate::error::{ConfigError, Reason};
+use crate::options::OptionSpec;
 
 /// How the store is doing, for logs and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,15 +72,8 @@ impl fmt::Debug for Store {
     }
 }
 
-fn millis(option: &'static str, value: Option<i64>, default: u64) -> Result<Duration, ConfigError> {
-    let Some(value) = value else {
-        return Ok(Duration::from_millis(default));
-    };
-    u64::try_from(value)
-        .ok()
-        .filter(|ms| TIMEOUT_MS.contains(ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| ConfigError::new(option, "must be an integer from 1 to 10000 (milliseconds)"))
+fn millis(spec: &OptionSpec, value: Option<i64>) -> Result<Duration, ConfigError> {
+    spec.integer(value).map(Duration::from_millis)
 }
 
 /// The sentinels' connection infos and the master's name.
@@ -89,17 +83,17 @@ fn sentinels(settings: &Settings) -> Result<(Vec<ConnectionInfo>, String), Confi
     match (settings.sentinels.is_empty(), master) {
         (true, None) => return Ok((Vec::new(), String::new())),
         (true, Some(_)) => {
-            return Err(ConfigError::new("replay_store_master", "is set, but replay_store_sentinels is not"));
+            return Err(ConfigError::conflict("replay_store_master", "is set, but replay_store_sentinels is not"));
         }
         (false, None) => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::conflict(
                 "replay_store_master",
                 "must name the master when replay_store_sentinels is set",
             ));
         }
-        (false, Some(Err(_))) => return Err(ConfigError::new("replay_store_master", "must be UTF-8")),
+        (false, Some(Err(_))) => return Err(ConfigError::invalid("replay_store_master", "must be UTF-8")),
         (false, Some(Ok(name))) if name.is_empty() || name.len() > 128 || name.contains(char::is_whitespace) => {
-            return Err(ConfigError::new(
+            return Err(ConfigError::invalid(
                 "replay_store_master",
                 "must be a name of 1 to 128 characters without spaces",
             ));
@@ -108,14 +102,14 @@ fn sentinels(settings: &Settings) -> Result<(Vec<ConnectionInfo>, String), Confi
     }
     let mut infos = Vec::new();
     for sentinel in &settings.sentinels {
-        let text = core::str::from_utf8(sentinel).map_err(|_| ConfigError::new("replay_store_sentinels", SHAPE))?;
+        let text = core::str::from_utf8(sentinel).map_err(|_| ConfigError::invalid("replay_store_sentinels", SHAPE))?;
         if text.contains(['/', '@', '?', '#']) || !text.contains(':') {
-            return Err(ConfigError::new("replay_store_sentinels", SHAPE));
+            return Err(ConfigError::invalid("replay_store_sentinels", SHAPE));
         }
         let info = format!("redis://{text}")
             .as_str()
             .into_connection_info()
-            .map_err(|_| ConfigError::new("replay_store_sentinels", SHAPE))?;
+            .map_err(|_| ConfigError::invalid("replay_store_sentinels", SHAPE))?;
         infos.push(info);
     }
     let name = master.and_then(Result::ok).unwrap_or_default().to_owned();
@@ -145,29 +139,31 @@ impl Store {
     pub fn open(settings: &Settings) -> Result<Self, ConfigError> {
         const SHAPE: &str = "must be redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) \
             or redis+unix:///PATH[?db=N&pass=PASSWORD]";
-        let connect_timeout =
-            millis("replay_store_connect_timeout", settings.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS)?;
-        let reply_timeout = millis("replay_store_timeout", settings.reply_timeout_ms, DEFAULT_REPLY_TIMEOUT_MS)?;
-        let url = core::str::from_utf8(&settings.url).map_err(|_| ConfigError::new("replay_store", SHAPE))?;
+        let connect_timeout = millis(&crate::options::REPLAY_STORE_CONNECT_TIMEOUT, settings.connect_timeout_ms)?;
+        let reply_timeout = millis(&crate::options::REPLAY_STORE_TIMEOUT, settings.reply_timeout_ms)?;
+        let url = core::str::from_utf8(&settings.url).map_err(|_| ConfigError::invalid("replay_store", SHAPE))?;
         // TLS is ours (the crate's would bring its own connection): the URL
         // is read as redis:// and the connection made with rustls.
         let (url, secure) = match url.strip_prefix("rediss://") {
             Some(rest) if rest.contains('#') => {
-                return Err(ConfigError::new("replay_store", "must not have a #fragment (#insecure is not offered)"));
+                return Err(ConfigError::invalid(
+                    "replay_store",
+                    "must not have a #fragment (#insecure is not offered)",
+                ));
             }
             Some(rest) => (format!("redis://{rest}"), true),
             None => (url.to_owned(), false),
         };
-        let info = url.as_str().into_connection_info().map_err(|_| ConfigError::new("replay_store", SHAPE))?;
+        let info = url.as_str().into_connection_info().map_err(|_| ConfigError::invalid("replay_store", SHAPE))?;
         if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) || !info.addr().is_supported() {
-            return Err(ConfigError::new("replay_store", SHAPE));
+            return Err(ConfigError::invalid("replay_store", SHAPE));
         }
         let tls = match (secure, info.addr()) {
             (true, ConnectionAddr::Tcp(host, _)) => {
                 Some(tls::configure(host, settings.ca.as_deref(), settings.cert.as_deref(), settings.key.as_deref())?)
             }
             _ if settings.ca.is_some() || settings.cert.is_some() || settings.key.is_some() => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::conflict(
                     if settings.ca.is_some() { "replay_store_ca" } else { "replay_store_cert" },
                     "is set, but replay_store is not a rediss:// URL",
                 ));
@@ -175,14 +171,7 @@ impl Store {
             _ => None,
         };
         let (sentinels, master_name) = sentinels(settings)?;
-        let replicas = match settings.replicas {
-            None => 0,
-            Some(n) => u64::try_from(n)
-                .ok()
-                .filter(|n| super::REPLICAS.contains(n))
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| ConfigError::new("replay_store_replicas", "must be an integer from 0 to 16"))?,
-        };
+        let replicas = crate::options::REPLAY_STORE_REPLICAS.integer(settings.replicas)?;
         Ok(Store {
             info,
             tls,

@@ -15,13 +15,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigProblem};
 
 impl Tls {
     /// The same configuration for another host (a master Sentinel named).
     pub(super) fn for_host(&self, host: &str) -> Result<Tls, ConfigError> {
         let server_name = ServerName::try_from(host.to_owned())
-            .map_err(|_| ConfigError::new("replay_store", "names a host that is no DNS name or IP address"))?;
+            .map_err(|_| ConfigError::invalid("replay_store", "names a host that is no DNS name or IP address"))?;
         Ok(Tls { config: self.config.clone(), server_name })
     }
 }
@@ -34,12 +34,12 @@ pub(super) struct Tls {
 }
 
 fn path<'a>(option: &'static str, bytes: &'a [u8]) -> Result<&'a Path, ConfigError> {
-    core::str::from_utf8(bytes).map(Path::new).map_err(|_| ConfigError::new(option, "must be a file path in UTF-8"))
+    core::str::from_utf8(bytes).map(Path::new).map_err(|_| ConfigError::invalid(option, "must be a file path in UTF-8"))
 }
 
 /// Only the file's name and the problem's kind are shown: never its content.
 fn unreadable(option: &'static str, what: &str) -> ConfigError {
-    ConfigError::new(option, format!("cannot be read as {what}"))
+    ConfigError::new(option, ConfigProblem::Unreadable, format!("cannot be read as {what}"))
 }
 
 fn certificates(option: &'static str, file: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
@@ -47,7 +47,7 @@ fn certificates(option: &'static str, file: &[u8]) -> Result<Vec<CertificateDer<
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|_| unreadable(option, "a PEM file of certificates"))?;
     if certs.is_empty() {
-        return Err(ConfigError::new(option, "holds no PEM certificate"));
+        return Err(ConfigError::invalid(option, "holds no PEM certificate"));
     }
     Ok(certs)
 }
@@ -60,7 +60,7 @@ fn roots(ca: Option<&[u8]>) -> Result<RootCertStore, ConfigError> {
             for cert in certificates("replay_store_ca", file)? {
                 roots
                     .add(cert)
-                    .map_err(|_| ConfigError::new("replay_store_ca", "holds a certificate that is not a CA"))?;
+                    .map_err(|_| ConfigError::invalid("replay_store_ca", "holds a certificate that is not a CA"))?;
             }
         }
         None => {
@@ -71,6 +71,7 @@ fn roots(ca: Option<&[u8]>) -> Result<RootCertStore, ConfigError> {
             if roots.is_empty() {
                 return Err(ConfigError::new(
                     "replay_store_ca",
+                    ConfigProblem::Missing,
                     "is not set and the system has no trusted CA certificates: name a PEM file",
                 ));
             }
@@ -93,11 +94,11 @@ pub(super) fn configure(
     key: Option<&[u8]>,
 ) -> Result<Tls, ConfigError> {
     let server_name = ServerName::try_from(host.to_owned())
-        .map_err(|_| ConfigError::new("replay_store", "names a host that is no DNS name or IP address"))?;
+        .map_err(|_| ConfigError::invalid("replay_store", "names a host that is no DNS name or IP address"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|_| ConfigError::new("replay_store", "cannot use TLS in this build"))?
+        .map_err(|_| ConfigError::new("replay_store", ConfigProblem::Unsupported, "cannot use TLS in this build"))?
         .with_root_certificates(roots(ca)?);
     let config = match (cert, key) {
         (None, None) => builder.with_no_client_auth(),
@@ -107,10 +108,10 @@ pub(super) fn configure(
                 .map_err(|_| unreadable("replay_store_key", "a PEM private key"))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|_| ConfigError::new("replay_store_key", "does not match replay_store_cert"))?
+                .map_err(|_| ConfigError::invalid("replay_store_key", "does not match replay_store_cert"))?
         }
-        (Some(_), None) => return Err(ConfigError::new("replay_store_key", "is needed with replay_store_cert")),
-        (None, Some(_)) => return Err(ConfigError::new("replay_store_cert", "is needed with replay_store_key")),
+        (Some(_), None) => return Err(ConfigError::conflict("replay_store_key", "is needed with replay_store_cert")),
+        (None, Some(_)) => return Err(ConfigError::conflict("replay_store_cert", "is needed with replay_store_key")),
     };
     Ok(Tls { config: Arc::new(config), server_name })
 }
