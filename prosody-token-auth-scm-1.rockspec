@@ -41,6 +41,8 @@ build = {
 			["mod_sasl_token"] = "lua/mod_sasl_token.lua",
 			-- mod_auth_token's helper (module:require "jwks" finds jwks.lua there too).
 			["mod_auth_token.jwks"] = "lua/mod_auth_token/jwks.lib.lua",
+			-- mod_auth_token's accounts (module:require "accounts").
+			["mod_auth_token.accounts"] = "lua/mod_auth_token/accounts.lib.lua",
 			-- The token-auth command's modules (bin/token-auth dispatches to them).
 			-- token_auth.native locates the native module for the plugin too.
 			["token_auth.cli"] = "lua/token_auth/cli.lua",
