@@ -57,7 +57,7 @@ fuzz: setup
 lint:
 	luacheck lua spec bin/token-auth
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets --features lua54 --target-dir target/lua54 -- -D warnings
+	$(CARGO) clippy --all-targets --features lua54 -- -D warnings
 
 clean:
 	rm -rf target build dist
