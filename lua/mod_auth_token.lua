@@ -63,9 +63,10 @@ local host = module.host;
 -- The options, their Prosody names and defaults: the core's list
 -- (token_auth.options), so that every option it knows is read here.
 local option_specs = token_auth.options;
-local prosody_name = {};
+local prosody_name, option_default = {}, {};
 for _, spec in ipairs(option_specs) do
 	prosody_name[spec.name] = spec.prosody;
+	option_default[spec.name] = spec.default;
 end
 
 local function config_error(option, problem)
@@ -141,7 +142,7 @@ local verifier, verifier_config = make_verifier();
 -- The JWKS of token_jwt_keys_url, fetched and kept fresh (token_jwt_keys, a
 -- file, is read with the rest of the options: at load and on reload).
 local jwks = jwt_keys_url and module:require("jwks").new(module, verifier, jwt_keys_url,
-	module:get_option_number("token_jwt_keys_refresh", 3600));
+	verifier_config.jwt_keys_refresh or option_default.jwt_keys_refresh);
 
 -- Prosody refuses PLAIN on unencrypted connections unless
 -- allow_unencrypted_plain_auth is set (mod_saslauth's insecure_sasl_mechanisms).

@@ -557,7 +557,7 @@ pub const JWT_KEYS_REFRESH: OptionSpec = OptionSpec {
     prosody: "token_jwt_keys_refresh",
     set: Setter::Integer(|o, v| o.jwt.keys_refresh = Some(v)),
     default: Default::Integer(3600),
-    min: Some(60),
+    min: Some(10),
     max: Some(86_400),
     unit: "seconds",
     choices: &[],

@@ -13,13 +13,14 @@ local IS_13 = tonumber(INSTALLED:match("^(%d+)%.") or 0) >= 13;
 
 describe("Prosody with JWTs #e2e", function()
 	local socket = require "socket";
-	local HOST, FILE_HOST = "idp.test", "file.test";
+	local HOST, FILE_HOST, REFRESH_HOST = "idp.test", "file.test", "refresh.test";
+	local REFRESH_EVERY = 10; -- token_jwt_keys_refresh's least value
 	local ISSUER = "https://issuer.test/realms/chat";
 	local SECRET = "an HMAC secret of sixty-four bytes for HS512 JWTs, nothing less!!";
 	local SEED = prosody.random_base32();
 	local CLASSIC_SECRET = prosody.random_base32();
 
-	local server, http_pid, dir, served, started_at;
+	local server, http_pid, dir, served, started_at, refresh_url, refresh_swapped_at;
 	local py, jose = {}, {};
 
 	local function claims(fields)
@@ -66,10 +67,21 @@ describe("Prosody with JWTs #e2e", function()
 		os.execute(("cp %s %s"):format(shell.quote(file), shell.quote(served .. "/jwks.json")));
 	end
 
-	local function wait_for_log(text, timeout)
+	local function count_in_log(text)
+		local count, at = 0, 1;
+		local log = server:log();
+		while true do
+			local found = log:find(text, at, true);
+			if not found then return count; end
+			count, at = count + 1, found + #text;
+		end
+	end
+
+	-- Waits until `text` is in the log `times` times (default once).
+	local function wait_for_log(text, timeout, times)
 		local deadline = socket.gettime() + (timeout or 10);
 		while socket.gettime() < deadline do
-			if server:log():find(text, 1, true) then return true; end
+			if count_in_log(text) >= (times or 1) then return true; end
 			socket.sleep(0.1);
 		end
 		return false;
@@ -103,6 +115,7 @@ describe("Prosody with JWTs #e2e", function()
 			add("file", { jti = kid .. "file" }, { alg = "EdDSA" });
 			add("sasl2", { jti = kid .. "sasl2" });
 			add("dave", { sub = "dave", jti = kid .. "dave" });
+			add("refreshed", { jti = kid .. "refreshed" });
 			if tool == "py" then
 				add("none", {}, { alg = "none", signer = "none" });
 				add("confusion", {}, { alg = "HS256", signer = "confusion", header = '{"kid":"py-RS256"}' });
@@ -112,8 +125,10 @@ describe("Prosody with JWTs #e2e", function()
 		py = issuers.issue("py", dir, SECRET, requests("py"));
 		jose = issuers.issue("jose", dir, SECRET, requests("jose"));
 		serve(dir .. "/py.jwks.json");
+		os.execute(("cp %s %s"):format(shell.quote(dir .. "/py.jwks.json"), shell.quote(served .. "/refresh.json")));
 
 		local port = shell.free_port();
+		refresh_url = ("http://127.0.0.1:%d/refresh.json"):format(port);
 		http_pid = tonumber(shell.capture(("cd %s && exec python3 -m http.server %d --bind 127.0.0.1 >%s 2>&1 & echo $!")
 			:format(shell.quote(served), port, shell.quote(dir .. "/http.log"))):match("%d+"));
 		local deadline = socket.gettime() + 10;
@@ -122,7 +137,7 @@ describe("Prosody with JWTs #e2e", function()
 
 		started_at = socket.gettime();
 		server = assert(prosody.start({
-			hosts = { HOST, FILE_HOST },
+			hosts = { HOST, FILE_HOST, REFRESH_HOST },
 			modules = IS_13 and { "admin_shell"; "admin_socket"; "sasl2"; "sasl2_bind2"; "sasl2_fast" }
 				or { "admin_shell"; "admin_socket" },
 			options = { allow_unencrypted_plain_auth = true };
@@ -139,9 +154,25 @@ describe("Prosody with JWTs #e2e", function()
 					token_secret = CLASSIC_SECRET;
 					token_jwt_keys = dir .. "/jose.jwks.json";
 				};
+				-- Fetched at load and then every REFRESH_EVERY seconds; no
+				-- token for this host names a kid it does not know before
+				-- the refresh test.
+				[REFRESH_HOST] = {
+					token_jwt_keys_url = refresh_url;
+					token_jwt_keys_refresh = REFRESH_EVERY;
+					token_jwt_issuer = ISSUER;
+					token_jwt_audience = "xmpp";
+				};
 			};
 		}));
-		assert.is_true(wait_for_log("JWT keys from http://127.0.0.1", 10), "the first fetch did not happen");
+		assert.is_true(wait_for_log("JWT keys from http://127.0.0.1:" .. port .. "/jwks.json", 10),
+			"the first fetch did not happen");
+		assert.is_true(wait_for_log("JWT keys from " .. refresh_url .. ":", 10), "the first fetch did not happen");
+		-- The issuer rotates right after the first fetch: only the periodic
+		-- refresh can bring jose's keys to REFRESH_HOST (the other tests run
+		-- meanwhile).
+		os.execute(("cp %s %s"):format(shell.quote(dir .. "/jose.jwks.json"), shell.quote(served .. "/refresh.json")));
+		refresh_swapped_at = socket.gettime();
 	end);
 
 	teardown(function()
@@ -216,6 +247,20 @@ describe("Prosody with JWTs #e2e", function()
 		local out, status = server:prosodyctl("shell", command);
 		assert.equal(0, status, out);
 		assert_refused(function() return login("dave", py.dave); end, "account_disabled", "account-disabled");
+	end);
+
+	it("fetches the key set again every token_jwt_keys_refresh seconds, with no login asking", function()
+		local fetched = "JWT keys from " .. refresh_url .. ": 9 keys";
+		local waited = socket.gettime() - refresh_swapped_at;
+		assert.is_true(wait_for_log(fetched, REFRESH_EVERY + 5 - waited, 2),
+			"no second fetch within " .. (REFRESH_EVERY + 5) .. " s of the first");
+		assert.is_true(socket.gettime() - refresh_swapped_at <= REFRESH_EVERY + 5);
+		local log = logged_during(function()
+			assert_bound(login("alice", jose.refreshed, "PLAIN", REFRESH_HOST), "alice", REFRESH_HOST);
+		end);
+		-- Logged in with the refreshed set: no fetch for an unknown kid.
+		assert.is_nil(log:find(refresh_url, 1, true));
+		assert_refused(function() return login("alice", py.refreshed, "PLAIN", REFRESH_HOST); end, "jwt_unknown_kid");
 	end);
 
 	it("follows the issuer's key rotation, and keeps the last good set while it is down", function()

@@ -198,7 +198,7 @@ fn options_are_validated_with_their_names() {
     check(Options { keys_url: Some(b"https://".to_vec()), ..Options::default() }, "jwt_keys_url");
     check(Options { keys_refresh: Some(600), ..keyed() }, "jwt_keys_url");
     let url = || Some(b"https://idp.example/realms/chat/protocol/openid-connect/certs".to_vec());
-    check(Options { keys_url: url(), keys_refresh: Some(59), ..Options::default() }, "jwt_keys_refresh");
+    check(Options { keys_url: url(), keys_refresh: Some(9), ..Options::default() }, "jwt_keys_refresh");
     // A URL alone is enough: the keys come once fetched; none till then.
     let waiting = Jwt::new(&Options { keys_url: url(), ..Options::default() }).expect("valid").expect("configured");
     assert_eq!(
