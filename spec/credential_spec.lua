@@ -102,6 +102,37 @@ describe("Credential() in a config", function()
 		end
 	end)
 
+	it("reads token_jwt_secret from it: HS256 JWTs signed with the file's bytes pass check and extauth", function()
+		local jwt_secret = "a JWT secret of at least thirty-two bytes, from a file"
+		write_file(credentials .. "/jwt_secret", jwt_secret)
+		local path = tmp_dir .. "/jwt.cfg.lua"
+		write_file(path, 'token_jwt_secret = Credential("jwt_secret")\nVirtualHost "a.test"\n')
+		-- HS256 by Python's standard library, independent of our code.
+		local function hs256(secret, sub)
+			local script = "import base64,hmac,hashlib,json,sys,time\n"
+				.. "b=lambda d: base64.urlsafe_b64encode(d).rstrip(b'=').decode()\n"
+				.. "h=b(json.dumps({'alg':'HS256','typ':'JWT'}).encode())\n"
+				.. "p=b(json.dumps({'sub':sys.argv[2],'exp':int(time.time())+300}).encode())\n"
+				.. "s=b(hmac.new(sys.argv[1].encode(),(h+'.'+p).encode(),hashlib.sha256).digest())\n"
+				.. "print(h+'.'+p+'.'+s)\n"
+			write_file(tmp_dir .. "/hs256.py", script)
+			return (capture(("python3 %s %s %s"):format(shell_quote(tmp_dir .. "/hs256.py"), shell_quote(secret),
+				shell_quote(sub))):gsub("%s+$", ""))
+		end
+		local token = hs256(jwt_secret, "dave")
+		assert.matches("^[%w_-]+%.[%w_-]+%.[%w_-]+$", token)
+		assert.equal(0, run({ "check", "--config", path, "--jid", "dave@a.test" }, credentials, token .. "\n").status)
+		local forged = hs256("another secret of at least thirty-two bytes!", "dave")
+		assert.equal(1, run({ "check", "--config", path, "--jid", "dave@a.test" }, credentials, forged .. "\n").status)
+		local r = run({ "extauth", "--config", path }, credentials,
+			"auth:dave:a.test:" .. hs256(jwt_secret, "dave") .. "\nauth:dave:a.test:" .. forged .. "\n")
+		assert.equal(0, r.status)
+		assert.equal("1\n0\n", r.stdout)
+		local missing = run({ "check", "--config", path, "--jid", "dave@a.test" }, tmp_dir .. "/nowhere", token .. "\n")
+		assert.equal(3, missing.status)
+		assert.matches('token_jwt_secret = Credential("jwt_secret"): cannot read', missing.stderr, 1, true)
+	end)
+
 	it("does not mind a Credential() that no option it uses is set from", function()
 		local path = tmp_dir .. "/unused.cfg.lua"
 		write_file(path, ("token_secret = %q\notp_seed = %q\nldap_password = Credential(\"ldap\")\n"

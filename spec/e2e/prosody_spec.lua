@@ -724,6 +724,7 @@ describe("Prosody 13 reading token_secret with Credential() #e2e", function()
 	end
 	local shell = require "spec.support.shell";
 	local SEED, SECRET = prosody.random_base32(), prosody.random_base32();
+	local JWT_SECRET = prosody.random_base32() .. prosody.random_base32(); -- HS256 wants 32 bytes or more
 	local server, credentials;
 
 	setup(function()
@@ -731,10 +732,12 @@ describe("Prosody 13 reading token_secret with Credential() #e2e", function()
 		-- by $CREDENTIALS_DIRECTORY, one file per credential, read whole.
 		credentials = shell.temp_dir("token-auth-credentials");
 		shell.write_file(credentials .. "/token_secret", SECRET); -- no trailing newline: it would be part of the key
+		shell.write_file(credentials .. "/token_jwt_secret", JWT_SECRET);
 		server = assert(prosody.start({
 			hosts = { "a.test" },
 			options = { otp_seed = SEED },
-			config_lines = { 'token_secret = Credential("token_secret")' },
+			config_lines = { 'token_secret = Credential("token_secret")',
+				'token_jwt_secret = Credential("token_jwt_secret")' },
 			env = { CREDENTIALS_DIRECTORY = credentials },
 		}));
 	end);
@@ -755,5 +758,24 @@ describe("Prosody 13 reading token_secret with Credential() #e2e", function()
 		local refused = server:login({ jid = "alice@a.test", mech = "X-TOKEN", password = wrong });
 		assert.same({ false, "not-authorized" }, { refused.ok, refused.condition });
 		assert.is_nil(server:log():find(SECRET, 1, true));
+	end);
+
+	it("serves token_jwt_secret from it too: PyJWT's HS256 JWTs signed with it log in", function()
+		local issuers = require "spec.support.jwt_issuers";
+		local dir = shell.temp_dir("token-auth-credentials-jwt");
+		local claims = ('{"sub":"bob","exp":%d,"iat":%d}'):format(os.time() + 300, os.time());
+		local tokens = issuers.issue("py", dir, JWT_SECRET, {
+			{ name = "signed", alg = "HS256", claims = claims, signer = "secret" },
+		});
+		local stranger = issuers.issue("py", dir, prosody.random_base32() .. prosody.random_base32(), {
+			{ name = "signed", alg = "HS256", claims = claims, signer = "secret" },
+		});
+		os.execute("rm -rf " .. shell.quote(dir));
+		local answer = server:login({ jid = "bob@a.test", mech = "PLAIN", password = tokens.signed });
+		assert.is_true(answer.ok, answer.condition);
+		local refused = server:login({ jid = "bob@a.test", mech = "PLAIN", password = stranger.signed });
+		assert.same({ false, "not-authorized" }, { refused.ok, refused.condition });
+		assert.matches("jwt_bad_signature", server:log(), 1, true);
+		assert.is_nil(server:log():find(JWT_SECRET, 1, true));
 	end);
 end);
