@@ -236,6 +236,31 @@ describe("JWTs from PyJWT and jose #jwt", function()
 		assert.equal(1, code, out);
 		assert.matches("NOT VALID (jwt_wrong_user)", out, 1, true);
 		assert.is_nil(out:find(tokens.py["ok-RS256"], 1, true));
+		-- Keys from a URL are the server's to fetch: check says how to pass them.
+		local by_url = dir .. "/url.cfg.lua";
+		shell.write_file(by_url, 'VirtualHost "example.com"\n\ttoken_jwt_keys_url = "https://idp.test/jwks"\n');
+		out, code = cli(("check --config %s --jid alice@example.com --time %d %s"):format(shell.quote(by_url), NOW,
+			tokens.py["ok-ES384"]));
+		assert.equal(1, code, out);
+		assert.matches("NOT VALID (jwt_unknown_kid)", out, 1, true);
+		assert.matches("does not fetch token_jwt_keys_url. Download it and pass it: curl -fsS https://idp.test/jwks"
+			.. " -o jwks.json; token-auth check --jwks jwks.json", out, 1, true);
+		out, code = cli(("check --config %s --jwks %s --jid alice@example.com --time %d %s"):format(shell.quote(by_url),
+			shell.quote(dir .. "/py.jwks.json"), NOW, tokens.py["ok-ES384"]));
+		assert.equal(0, code, out);
+		assert.matches("OK: the JWT verifies for alice@example.com (alg ES384, kid py-ES384).", out, 1, true);
+		out, code = cli(("check --config %s --jwks %s --jid alice@example.com --time %d %s"):format(shell.quote(by_url),
+			shell.quote(dir .. "/jose.jwks.json"), NOW, tokens.py["ok-ES384"]));
+		assert.equal(1, code, out);
+		assert.matches("NOT VALID (jwt_unknown_kid)", out, 1, true);
+		out, code = cli(("check --config %s --jwks %s --jid alice@example.com %s"):format(shell.quote(by_url),
+			shell.quote(dir .. "/no-such.json"), tokens.py["ok-ES384"]));
+		assert.equal(2, code, out);
+		assert.matches("--jwks: " .. dir .. "/no-such.json: No such file or directory", out, 1, true);
+		-- mint signs the classic format only: a JWT-only host is a configuration error.
+		out, code = cli(("mint --config %s --jid alice@example.com"):format(shell.quote(by_url)));
+		assert.equal(3, code, out);
+		assert.matches("this host takes JWTs only, and mint makes tokens of the mod_auth_token format", out, 1, true);
 		-- extauth: a host with both formats (a JWT-only host is the extauth rewrite's to serve).
 		local both = dir .. "/both.cfg.lua";
 		shell.write_file(both, ('VirtualHost "example.com"\n\ttoken_jwt_keys = %q\n\totp_seed = %q\n\ttoken_secret = %q\n'

@@ -547,7 +547,7 @@ pub const JWT_KEYS_URL: OptionSpec = OptionSpec {
     max: None,
     unit: "",
     choices: &[],
-    verifier_only: true,
+    verifier_only: false,
     description: "a JWKS URL (http:// or https://) the plugin fetches at load, every jwt_keys_refresh seconds and on an unknown kid",
 };
 

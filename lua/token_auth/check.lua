@@ -9,9 +9,9 @@ local output = require "token_auth.output"
 local out, printable = output.out, output.printable
 
 local check = {
-	options = { config = true, jid = true, time = true },
+	options = { config = true, jid = true, time = true, jwks = true },
 	help = [[
-Usage: token-auth check --jid USER@HOST [--time T] [--config FILE] [TOKEN | -]
+Usage: token-auth check --jid USER@HOST [--time T] [--config FILE] [--jwks FILE] [TOKEN | -]
 
 Tell whether TOKEN verifies for USER@HOST and, if not, why: which part is
 malformed, a wrong token_secret or a wrong user/host, or an OTP from a
@@ -23,6 +23,10 @@ nameprepped first, as a server does.
   --jid USER@HOST  the account the token should log in as
   --time T         check as at time T (see `token-auth mint --help`)
   --config FILE    see `token-auth --help`
+  --jwks FILE      check JWTs against this key set (JWKS, JWK or PEM)
+                   instead of token_jwt_keys. This command does not fetch
+                   token_jwt_keys_url: download it (curl -fsS URL -o FILE)
+                   and pass the file.
 check does not consult any server's replay cache: a server accepts each
 token once.
 Exit status: 0 verifies; 1 does not verify; 2 bad arguments; 3 configuration error.
@@ -158,8 +162,10 @@ local function explain_jwt(token_auth, checked, report)
 	if #times > 0 then
 		out("Times: " .. table.concat(times, "; ") .. " (leeway " .. report.leeway .. " s).")
 	end
-	if reason == "jwt_unknown_kid" and report.keys == 0 then
-		out("No key set is loaded here: keys from token_jwt_keys_url are fetched by the server, not by this command.")
+	local keys_url = checked.settings.jwt_keys_url
+	if reason == "jwt_unknown_kid" and report.keys == 0 and keys_url then
+		out("No key set is loaded here: this command does not fetch token_jwt_keys_url. Download it and pass it:"
+			.. " curl -fsS " .. printable(keys_url, 300) .. " -o jwks.json; token-auth check --jwks jwks.json ...")
 	end
 	if reason == "jwt_wrong_user" or reason == "jwt_wrong_host" then
 		out("The token names " .. printable(tostring(claims.sub or "?"), 200) .. ".")
@@ -245,6 +251,15 @@ function check.command(args)
 	local token_auth = args.token_auth
 	local checked, problem, status = job.prepare(token_auth, args.options)
 	if not checked then return nil, problem, status end
+	local jwks = args.options.jwks
+	if jwks then
+		-- The core reads the file; a path it cannot open is the user's typo,
+		-- said here in terms of --jwks rather than of token_jwt_keys.
+		local file, why = io.open(jwks, "rb")
+		if not file then return exit.usage("--jwks: " .. output.first_line(why)) end
+		file:close()
+		checked.settings.jwt_keys = jwks
+	end
 	if token == nil then
 		token = io.stdin:read("*l")
 		if not token then return exit.usage("no token given (neither as an argument nor on standard input)") end

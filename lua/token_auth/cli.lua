@@ -69,7 +69,7 @@ Exit status:
 -- Options that take a value, and options that are flags (true when given).
 local valued = {
 	config = true, jid = true, time = true, protocol = true, timeout = true, log = true, host = true,
-	prosodyctl = true,
+	prosodyctl = true, jwks = true,
 }
 local flags = { syslog = true, close = true, print = true }
 

@@ -32,6 +32,13 @@ function mint.command(args)
 			", the nodeprepped user and nameprepped host that servers compare (given: ",
 			output.printable(minted.raw_user .. "@" .. minted.raw_host, 200), ")")
 	end
+	if minted.settings.otp_seed == nil or minted.settings.token_secret == nil then
+		-- A host with JWT keys alone is a valid configuration, but not one
+		-- this command can sign for.
+		return nil, "no otp_seed and token_secret for " .. output.printable(minted.host, 200)
+			.. ": this host takes JWTs only, and mint makes tokens of the mod_auth_token format."
+			.. " JWTs come from your identity provider (or PyJWT, see doc/jwt.md)", exit.CONFIG
+	end
 	local ok, token = pcall(token_auth.generate_token, minted.user, minted.host, minted.settings)
 	if not ok then return exit.usage("cannot mint a token for this JID: " .. output.first_line(token)) end
 	output.out(token)
