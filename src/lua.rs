@@ -8,7 +8,8 @@ use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserD
 
 use crate::error::{ConfigError, ConfigProblem, Reason};
 use crate::options::Kind;
-use crate::scheme::{self, Begun, Options, Replay, Scheme, Verifier};
+use crate::replay::Replay;
+use crate::scheme::{self, Begun, Options, Scheme, Verifier};
 use crate::{input, names, options, os, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without

@@ -3,8 +3,8 @@
 
 use crate::error::{ConfigError, Reason};
 use crate::jwt::{self, Jwt};
-use crate::replay::{self, Fingerprint, ReplayCache};
-use crate::store::{self, RedisStore};
+use crate::replay::{Claim, Fingerprint, Replay, ReplayCache, Wait};
+use crate::store::RedisStore;
 use crate::token::{self, Secrets};
 use crate::totp::{self, Algorithm, Totp};
 
@@ -269,16 +269,6 @@ impl Scheme {
     }
 }
 
-/// Where a verifier remembers used tokens.
-#[derive(Debug)]
-pub enum Replay {
-    /// The bounded in-process cache (the default).
-    Local(ReplayCache),
-    /// A Redis shared with other processes (`replay_store`). Boxed: it is
-    /// several times the size of the cache's handle.
-    Shared(Box<RedisStore>),
-}
-
 /// A scheme with its replay cache: each token is accepted at most once.
 /// With JWT keys configured it takes JWTs too (told apart by their shape,
 /// [`jwt::compact::looks_like_jwt`]), through the same replay cache.
@@ -298,22 +288,6 @@ pub enum Accepted {
     Jwt(Box<jwt::Verified>),
 }
 
-/// What a verified token is remembered by, and until when.
-struct Claim {
-    fingerprint: Fingerprint,
-    expires_at: u64,
-    /// The distinctive part of the shared store's key.
-    store_part: Vec<u8>,
-}
-
-impl Claim {
-    fn of_jwt(verified: &jwt::Verified) -> Claim {
-        let mut store_part = b"jwt:".to_vec();
-        store_part.extend_from_slice(data_encoding::HEXLOWER.encode(&verified.replay_id[..16]).as_bytes());
-        Claim { fingerprint: Fingerprint::of(&verified.replay_id), expires_at: verified.dead_at, store_part }
-    }
-}
-
 impl Verifier {
     /// Validates the options (including the replay options) and keys the
     /// HMACs. With `replay_store` the store is parsed, not yet connected.
@@ -325,36 +299,7 @@ impl Verifier {
         // JWTs alone need no OTP seed or token secret.
         let jwt_only = jwt.is_some() && options.otp_seed.is_none() && options.token_secrets.is_empty();
         let scheme = if jwt_only { None } else { Some(Scheme::new(options)?) };
-        let capacity = crate::options::REPLAY_CAPACITY.integer(options.replay_capacity)?;
-        let per_user = crate::options::REPLAY_PER_USER.integer(options.replay_per_user)?;
-        let replay = match &options.replay_store {
-            Some(url) => Replay::Shared(Box::new(RedisStore::with(&store::Settings {
-                url: url.clone(),
-                connect_timeout_ms: options.replay_store_connect_timeout,
-                reply_timeout_ms: options.replay_store_timeout,
-                ca: options.replay_store_ca.clone(),
-                cert: options.replay_store_cert.clone(),
-                key: options.replay_store_key.clone(),
-                per_user: u64::try_from(per_user).ok(),
-                sentinels: options.replay_store_sentinels.clone(),
-                master: options.replay_store_master.clone(),
-                replicas: options.replay_store_replicas,
-            })?)),
-            None => {
-                if options.replay_store_connect_timeout.is_some()
-                    || options.replay_store_timeout.is_some()
-                    || options.replay_store_ca.is_some()
-                    || options.replay_store_cert.is_some()
-                    || options.replay_store_key.is_some()
-                    || !options.replay_store_sentinels.is_empty()
-                    || options.replay_store_master.is_some()
-                    || options.replay_store_replicas.is_some()
-                {
-                    return Err(ConfigError::conflict("replay_store", "is not set, so its other options mean nothing"));
-                }
-                Replay::Local(ReplayCache::with_share(capacity, per_user))
-            }
-        };
+        let replay = Replay::new(options)?;
         Ok(Verifier { scheme, jwt, replay })
     }
 
@@ -407,11 +352,7 @@ impl Verifier {
         token: &[u8],
         now: u64,
     ) -> Result<(Accepted, Option<Claim>), Reason> {
-        if let Replay::Local(cache) = &mut self.replay {
-            // Expire on every call, not only on success, so that a stream
-            // of refused tokens still lets expired entries go.
-            cache.expire(now, replay::EXPIRY_BATCH);
-        }
+        self.replay.tick(now);
         if let Some(jwt) = &self.jwt {
             if jwt::compact::looks_like_jwt(token) || self.scheme.is_none() {
                 let verified = jwt.verify(username, host, token, now)?;
@@ -431,37 +372,6 @@ impl Verifier {
         Ok((Accepted::Token(verified), Some(claim)))
     }
 
-    /// Records a claim in the in-process cache (`Ok(None)`), or sends it
-    /// to the shared store, waiting for its verdict (`Ok(None)`) or not
-    /// (`Ok(Some(ticket))`).
-    fn record(
-        &mut self,
-        claim: &Claim,
-        username: &[u8],
-        host: &[u8],
-        now: u64,
-        wait: bool,
-    ) -> Result<Option<u64>, Reason> {
-        match &mut self.replay {
-            Replay::Local(cache) => {
-                let owner = if username.is_empty() { replay::Owner::NONE } else { cache.owner(username, host) };
-                cache.insert_for(claim.fingerprint, owner, claim.expires_at, now)?;
-                Ok(None)
-            }
-            Replay::Shared(store) => {
-                let key = store::key(host, username, &claim.store_part);
-                let user = store::user_key(host, username);
-                let lifetime = store::lifetime_ms(claim.expires_at, now);
-                if wait {
-                    store.claim(&key, &user, lifetime)?;
-                    Ok(None)
-                } else {
-                    store.send_claim(&key, &user, lifetime).map(Some)
-                }
-            }
-        }
-    }
-
     /// Checks a token and records it as used: in the in-process cache,
     /// or with one round trip to the shared store, waited for. A JWT with
     /// `jwt_single_use` false is not recorded.
@@ -473,7 +383,7 @@ impl Verifier {
     pub fn verify(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Accepted, Reason> {
         let (accepted, claim) = self.check(username, host, token, now)?;
         if let Some(claim) = claim {
-            self.record(&claim, username, host, now, true)?;
+            self.replay.record(&claim, username, host, now, Wait::Yes)?;
         }
         Ok(accepted)
     }
@@ -488,7 +398,7 @@ impl Verifier {
     pub fn begin(&mut self, username: &[u8], host: &[u8], token: &[u8], now: u64) -> Result<Begun, Reason> {
         let (accepted, claim) = self.check(username, host, token, now)?;
         let Some(claim) = claim else { return Ok(Begun::Accepted(accepted)) };
-        Ok(match self.record(&claim, username, host, now, false)? {
+        Ok(match self.replay.record(&claim, username, host, now, Wait::No)? {
             Some(ticket) => Begun::Claimed(ticket),
             None => Begun::Accepted(accepted),
         })
@@ -513,14 +423,12 @@ impl Verifier {
     /// [`Reason::JwtMalformed`] when no JWT keys are configured; else as
     /// [`Jwt::verify`], and the replay reasons.
     pub fn verify_bearer(&mut self, host: &[u8], token: &[u8], now: u64) -> Result<(String, jwt::Verified), Reason> {
-        if let Replay::Local(cache) = &mut self.replay {
-            cache.expire(now, replay::EXPIRY_BATCH);
-        }
+        self.replay.tick(now);
         let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
         let verified = jwt.verify_claims(token, now)?;
         let username = jwt.policy().username_for(&verified.claims, host)?;
         if jwt.single_use() {
-            self.record(&Claim::of_jwt(&verified), username.as_bytes(), host, now, true)?;
+            self.replay.record(&Claim::of_jwt(&verified), username.as_bytes(), host, now, Wait::Yes)?;
         }
         Ok((username, verified))
     }
@@ -533,13 +441,11 @@ impl Verifier {
     /// [`Reason::JwtMalformed`] when no JWT keys are configured; else as
     /// [`Jwt::verify_claims`], and the replay reasons.
     pub fn verify_jwt(&mut self, token: &[u8], now: u64) -> Result<jwt::Verified, Reason> {
-        if let Replay::Local(cache) = &mut self.replay {
-            cache.expire(now, replay::EXPIRY_BATCH);
-        }
+        self.replay.tick(now);
         let jwt = self.jwt.as_ref().ok_or(Reason::JwtMalformed)?;
         let verified = jwt.verify_claims(token, now)?;
         if jwt.single_use() {
-            self.record(&Claim::of_jwt(&verified), b"", b"", now, true)?;
+            self.replay.record(&Claim::of_jwt(&verified), b"", b"", now, Wait::Yes)?;
         }
         Ok(verified)
     }
