@@ -242,6 +242,23 @@ impl UserData for LuaJwtVerifier {
     }
 }
 
+/// The shared store's socket (a file descriptor number) to watch for
+/// replies, the seconds until `collect()` is next due (0 when verdicts are
+/// already in, else when the oldest waiting claim times out), the
+/// connection's serial number, and whether to watch for writability too
+/// (connecting, or bytes not yet written); `None` for each when there is
+/// none.
+fn store_socket(verifier: &mut Verifier) -> (Option<i32>, Option<f64>, Option<u64>, Option<bool>) {
+    let Some(store) = verifier.replay_store_mut() else {
+        return (None, None, None, None);
+    };
+    let socket = store.socket();
+    let due = store
+        .next_deadline()
+        .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
+    (socket.map(|(fd, ..)| fd), due, socket.map(|(_, serial, _)| serial), socket.map(|(.., write)| write))
+}
+
 impl UserData for LuaVerifier {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_method_mut("verify", |_, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
@@ -250,22 +267,26 @@ impl UserData for LuaVerifier {
         });
         // The same checks without waiting for the shared store: `true`,
         // `nil, reason`, or `false, ticket` when the verdict comes later
-        // from `collect()`.
+        // from `collect()`, then followed by what `store_socket()` says, so
+        // that a deferred login costs two calls (this and `collect()`).
         methods.add_method_mut(
             "begin_verify",
             |lua, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
                 let time = time_value(&time).map_err(|problem| misuse("begin_verify", format!("time {problem}")))?;
                 Ok(match this.0.begin(&username, &host, &token, time.unwrap_or_else(now)) {
-                    Ok(Begun::Accepted(_)) => (Some(true), Value::Nil),
-                    Ok(Begun::Claimed(ticket)) => {
-                        (Some(false), Value::Integer(i64::try_from(ticket).unwrap_or(i64::MAX)))
-                    }
-                    Err(reason) => (None, Value::String(lua.create_string(reason.code())?)),
+                    Ok(Begun::Accepted(_)) => (Some(true), Value::Nil, (None, None, None, None)),
+                    Ok(Begun::Claimed(ticket)) => (
+                        Some(false),
+                        Value::Integer(i64::try_from(ticket).unwrap_or(i64::MAX)),
+                        store_socket(&mut this.0),
+                    ),
+                    Err(reason) => (None, Value::String(lua.create_string(reason.code())?), (None, None, None, None)),
                 })
             },
         );
         // The verdicts in so far, without waiting: { [ticket] = true or
-        // reason code }, empty when none.
+        // reason code }, empty when none; then what `store_socket()` says
+        // once they are taken.
         methods.add_method_mut("collect", |lua, this, ()| {
             let results = lua.create_table()?;
             if let Some(store) = this.0.replay_store_mut() {
@@ -276,24 +297,10 @@ impl UserData for LuaVerifier {
                     }
                 }
             }
-            Ok(results)
+            let (fd, due, serial, writable) = store_socket(&mut this.0);
+            Ok((results, fd, due, serial, writable))
         });
-        // The shared store's socket (a file descriptor number) to watch for
-        // replies, the seconds until `collect()` is next due (0 when verdicts
-        // are already in, else when the oldest waiting claim times out), the
-        // connection's serial number, and whether to watch for writability
-        // too (connecting, or bytes not yet written); nil for each when
-        // there is none.
-        methods.add_method_mut("store_socket", |_, this, ()| {
-            let Some(store) = this.0.replay_store_mut() else {
-                return Ok((None, None, None, None));
-            };
-            let socket = store.socket();
-            let due = store
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()).as_secs_f64());
-            Ok((socket.map(|(fd, ..)| fd), due, socket.map(|(_, serial, _)| serial), socket.map(|(.., write)| write)))
-        });
+        methods.add_method_mut("store_socket", |_, this, ()| Ok(store_socket(&mut this.0)));
         methods.add_method("stats", |lua, this, ()| {
             let stats = lua.create_table()?;
             match this.0.replay() {

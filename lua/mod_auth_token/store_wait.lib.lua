@@ -51,9 +51,13 @@ end
 
 local watch;
 
--- Hands out the verdicts that are in, then watches again.
+-- Hands out the verdicts that are in. The watch is set first, from what
+-- collect() says: a login resumed here may send a claim of its own, and
+-- then watches with what its begin_verify() says, which is newer.
 local function settle(wait)
-	for ticket, result in pairs(wait.verifier:collect()) do
+	local verdicts, fd, due, serial, writable = wait.verifier:collect();
+	watch(wait, fd, due, serial, writable);
+	for ticket, result in pairs(verdicts) do
 		local claim = wait.claims[ticket];
 		wait.claims[ticket] = nil;
 		if claim then
@@ -65,15 +69,15 @@ local function settle(wait)
 			end
 		end
 	end
-	watch(wait);
 end
 
 -- Watch the store's current connection (for writability too while it wants
--- to write), and wake up when the oldest claim is due. The serial changes
+-- to write), and wake up when the oldest claim is due: `fd, due, serial,
+-- writable` as the verifier's store_socket() says them (begin_verify() and
+-- collect() say them too, which saves a call per login). The serial changes
 -- with every new connection, even one that got the old one's descriptor
 -- number.
-function watch(wait)
-	local fd, due, serial, writable = wait.verifier:store_socket();
+function watch(wait, fd, due, serial, writable)
 	if serial ~= wait.serial then
 		if wait.watch then
 			wait.watch:close();
@@ -163,20 +167,21 @@ function lib.verify_function(verifier)
 			if net_server and next(wait.claims) then
 				-- Waiting, it may have read the verdicts of logins that wait in
 				-- their sessions: have them collected.
-				watch(wait);
+				watch(wait, verifier:store_socket());
 			end
 			if not ran then
 				return nil, "internal_error", ok;
 			end
 			return ok, reason;
 		end
-		local ran, ok, ticket = pcall(verifier.begin_verify, verifier, username, host, token, now());
+		local ran, ok, ticket, fd, due, serial, writable = pcall(verifier.begin_verify, verifier, username, host, token,
+			now());
 		if not ran then
 			return nil, "internal_error", ok;
 		end
 		if ok ~= false then
 			if next(wait.claims) then
-				watch(wait); -- a failed send fails the claims before it too
+				watch(wait, verifier:store_socket()); -- a failed send fails the claims before it too
 			end
 			return ok, ticket;
 		end
@@ -190,7 +195,7 @@ function lib.verify_function(verifier)
 				done();
 			end;
 		};
-		watch(wait);
+		watch(wait, fd, due, serial, writable);
 		wait_here();
 		if result == true then
 			return true;

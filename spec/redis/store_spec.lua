@@ -189,17 +189,24 @@ describe("the Redis replay store #redis", function()
 			local v = verifier()
 			local token = mint("alice")
 			assert.same({ nil, nil, nil }, { v:store_socket() }) -- not connected before the first claim
-			local ok, ticket = v:begin_verify("alice", "example.com", token)
+			local ok, ticket, begun_fd, begun_due, begun_serial, begun_writable = v:begin_verify("alice", "example.com", token)
 			assert.is_false(ok)
 			assert.is_number(ticket)
-			local fd, due, serial = v:store_socket()
+			local fd, due, serial, writable = v:store_socket()
 			assert.is_number(fd)
+			-- begin_verify says what store_socket says (saving Prosody a call).
+			assert.same({ fd, serial, writable }, { begun_fd, begun_serial, begun_writable })
+			assert.is_true(begun_due >= due and begun_due <= 0.07, tostring(begun_due))
 			-- The connect (50 ms) and the reply (20 ms) timeouts: the claim went
 			-- out behind a connect that had not completed yet.
 			assert.is_true(due > 0 and due <= 0.07, tostring(due))
 			assert.equal(1, serial)
 			assert.is_true(verdict_of(v, ticket))
 			assert.is_nil((select(2, v:store_socket())))
+			-- collect says it too, once its verdicts are taken: nothing due.
+			local collected, collected_fd, collected_due = v:collect()
+			assert.same({}, collected)
+			assert.same({ fd, nil }, { collected_fd, collected_due })
 			local again, replay_ticket = v:begin_verify("alice", "example.com", token)
 			assert.is_false(again)
 			assert.are_not.equal(ticket, replay_ticket)
