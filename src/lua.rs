@@ -494,9 +494,11 @@ fn explain(lua: &Lua, (username, host, token, config): (Bytes, Bytes, Bytes, Val
         report.set("clock_offset", offset.saturating_mul(period))?;
     }
     if let Some(detail) = diagnosis.detail {
-        report.set("detail", detail.code)?;
-        report.set("detail_position", detail.position)?;
-        report.set("detail_count", detail.count)?;
+        report.set("detail", detail.code())?;
+        report.set("detail_position", detail.position())?;
+        report.set("detail_count", detail.count())?;
+        let otp_digits = usize::try_from(scheme.totp().digits()).unwrap_or(usize::MAX);
+        report.set("detail_text", detail.sentence(otp_digits, scheme.nonce_length()))?;
     }
     report.set("searched_steps", diagnosis.searched_steps)?;
     report.set("digits", scheme.totp().digits())?;

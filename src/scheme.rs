@@ -721,7 +721,7 @@ mod tests {
         let garbage = scheme.explain(b"bob", b"example.com", b"nonsense", T);
         assert_eq!(garbage.result, Err(Reason::Malformed));
         assert_eq!(garbage.step_offset, None);
-        assert_eq!(garbage.detail.map(|d| d.code), Some("no_space"));
+        assert_eq!(garbage.detail.map(|d| d.code()), Some("no_space"));
     }
 
     #[test]

@@ -51,61 +51,6 @@ local function duration(seconds)
 	return text
 end
 
--- A detail code of explain(), in words for this token.
-local function describe_detail(report, token)
-	local detail, position, count = report.detail, report.detail_position, report.detail_count
-	local expected = report.digits + report.nonce_length
-	if detail == "empty" then return "the token is empty" end
-	if detail == "too_long" then
-		return "the token is " .. count .. " bytes long, longer than any token of this configuration"
-	end
-	if detail == "line_break" then
-		return "the token contains a tab or line break at byte " .. position .. " (copy-paste?)"
-	end
-	if detail == "bad_byte" then
-		return string.format("the token contains a non-ASCII or control byte (0x%02x) at byte %d",
-			token:byte(position), position)
-	end
-	if detail == "edge_space" then return "the token starts or ends with a space (copy-paste?)" end
-	if detail == "no_space" then
-		return "the token has no space: it must be <OTP digits><nonce digits>, one space, <base64 signature>"
-			.. " (was it cut at the space, or the space encoded as '+' or '%20'?)"
-	end
-	if detail == "spaces" then
-		return "the token has " .. count .. " spaces; it must have exactly one, between the digits and the signature"
-	end
-	if detail == "not_digits" then
-		return string.format("the part before the space must be only digits (OTP, then nonce), but byte %d is '%s'",
-			position, token:sub(position, position))
-	end
-	if detail == "digit_count" then
-		return "the digits before the space are " .. count .. " long; this configuration expects "
-			.. report.digits .. " OTP digits + " .. report.nonce_length .. " nonce digits = " .. expected .. "."
-			.. " Does the generator use another nonce length or OTP length (token_nonce_length, token_otp_digits)?"
-	end
-	if detail == "url_safe" then
-		return "the signature uses URL-safe base64 ('-' or '_'): the generator must use standard base64 (+/)"
-			.. " with '=' padding"
-	end
-	if detail == "not_base64" then
-		return "the signature contains '" .. token:sub(position, position) .. "' (byte " .. position
-			.. "), which is not a base64 character"
-	end
-	if detail == "unpadded" then
-		return "the signature lacks its '=' padding: it must be 44 characters, standard padded base64"
-	end
-	if detail == "signature_length" then
-		return "the signature is " .. count .. " characters long, not a whole number of base64 groups:"
-			.. " it must be 44 characters"
-	end
-	if detail == "signature_bytes" then
-		return "the signature decodes to " .. count .. " bytes; an HMAC-SHA256 signature is 32 bytes"
-			.. " (44 base64 characters)"
-	end
-	local token_auth = require "token_auth"
-	return detail and token_auth.details[detail] or token_auth.reasons[report.reason] or "the token is malformed"
-end
-
 local function clock_sentence(step_offset, clock_offset, period, clock_name)
 	if step_offset == 0 then
 		return "the token's OTP is for the current time step of " .. clock_name .. "."
@@ -202,7 +147,8 @@ local function explain(token_auth, checked, token)
 	end
 
 	if reason == "malformed" or reason == "nonce_length" or reason == "bad_encoding" then
-		add("NOT VALID (" .. reason .. "): " .. describe_detail(report, token) .. ".")
+		-- The core words its detail codes with their parameters (detail_text).
+		add("NOT VALID (" .. reason .. "): " .. (report.detail_text or token_auth.reasons[reason]) .. ".")
 	elseif reason == "invalid_jid" then
 		add("NOT VALID (invalid_jid): the user or host of " .. printable(jid) .. " is empty or contains '@' or '/'.")
 	elseif reason == "bad_signature" then
