@@ -6,9 +6,7 @@ describe("mod_auth_token with a Redis replay store #redis", function()
 	local fake_module = require "spec.support.fake_module";
 	local redis = require "spec.support.redis";
 	local shell = require "spec.support.shell";
-	local available, why = fake_module.prosody_available();
-	if not available then
-		pending("needs Prosody's libraries for " .. _VERSION .. " (" .. why .. ")");
+	if not fake_module.ready() then
 		return;
 	end
 	local token_auth = require "token_auth";

@@ -50,6 +50,26 @@ function fake_module.prosody_available()
 	return true;
 end
 
+-- The plugin specs' preamble, called at the top of their describe block:
+-- true when the plugins can run under this Lua, else the block is marked
+-- pending (with why) and false returned. With `with_sasl_token`, loads
+-- mod_sasl_token, so that Prosody's util.sasl has X-TOKEN (busted
+-- insulates each spec file, util.sasl included: each file loads it).
+--   describe("... #plugins", function()
+--       local fake_module = require "spec.support.fake_module";
+--       if not fake_module.ready(true) then return; end
+function fake_module.ready(with_sasl_token)
+	local available, why = fake_module.prosody_available();
+	if not available then
+		pending("needs Prosody's libraries for " .. _VERSION .. " (" .. why .. ")");
+		return false;
+	end
+	if with_sasl_token then
+		assert(fake_module.load_plugin(fake_module.new("example.com", "sasl_token", {})));
+	end
+	return true;
+end
+
 local function format_log(message, ...)
 	local args = table.pack and table.pack(...) or { n = select("#", ...), ... };
 	for i = 1, args.n do
