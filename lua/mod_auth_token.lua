@@ -199,20 +199,15 @@ local function refused(username, via, reason)
 	count(reason);
 end
 
--- The shared replay store's outages, logged when they begin and end.
-local store_outages_logged, store_down = 0, false;
-local function store_failed()
-	local stats = verifier:stats();
-	if stats.replay_store_outages ~= store_outages_logged then
-		store_outages_logged = stats.replay_store_outages;
-		store_down = true;
-		module:log("error", "Replay store unavailable (%s): token logins on %s are refused "
-			.. "(temporary-auth-failure) until it answers again", tostring(stats.replay_store_error), host);
+-- The shared replay store's outages, logged when they begin and end, in
+-- the core's words (the extauth helper logs the same lines). Asked only
+-- when a login met the store down, or answered while it was down.
+local store_down = false;
+local function log_store_events()
+	for _, event in ipairs(verifier:store_events(host)) do
+		module:log(event.level, "%s", event.text);
+		store_down = event.event == "began";
 	end
-end
-local function store_answered()
-	store_down = false;
-	module:log("info", "Replay store answers again: token logins on %s work again", host);
 end
 
 -- verify(username, token): the verifier's check; with the shared replay
@@ -254,14 +249,12 @@ local function check_token(username, token, via)
 		module:log("debug", "Token accepted for %s@%s via %s", printable(username), host, via);
 		count("success");
 		if store_down then
-			store_answered();
+			log_store_events();
 		end
 		return true;
 	end
-	if reason == "replay_store_unavailable" then
-		store_failed();
-	elseif store_down and reason == "replayed" then
-		store_answered();
+	if reason == "replay_store_unavailable" or (store_down and reason == "replayed") then
+		log_store_events();
 	end
 	refused(username, via, reason or "internal_error");
 	return nil, reason or "internal_error";

@@ -10,6 +10,7 @@ use crate::error::{ConfigError, ConfigProblem, Reason};
 use crate::options::Kind;
 use crate::replay::Replay;
 use crate::scheme::{self, Begun, Options, Scheme, Verifier};
+use crate::store::OutageEvent;
 use crate::{input, names, options, os, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
@@ -301,6 +302,24 @@ impl UserData for LuaVerifier {
             Ok((results, fd, due, serial, writable))
         });
         methods.add_method_mut("store_socket", |_, this, ()| Ok(store_socket(&mut this.0)));
+        // The shared store's outages begun and ended since this verifier
+        // last asked, as log lines for `host`: { { event = "began" or
+        // "ended", level = "error" or "info", text = ... }, ... }; empty
+        // without a store.
+        methods.add_method_mut("store_events", |lua, this, host: Bytes| {
+            let events = lua.create_table()?;
+            if let Some(store) = this.0.replay_store_mut() {
+                let host = String::from_utf8_lossy(&host);
+                for event in store.outage_events() {
+                    let line = lua.create_table()?;
+                    line.set("event", if matches!(event, OutageEvent::Ended) { "ended" } else { "began" })?;
+                    line.set("level", event.level())?;
+                    line.set("text", event.sentence(&host))?;
+                    events.push(line)?;
+                }
+            }
+            Ok(events)
+        });
         methods.add_method("stats", |lua, this, ()| {
             let stats = lua.create_table()?;
             match this.0.replay() {

@@ -369,8 +369,16 @@ local function new_handler(token_auth, verifiers)
 		return entry[1], entry[2]
 	end
 
-	-- The replay store outage each verifier last logged.
-	local outages_logged = {}
+	-- The verifiers whose replay store is down, as last logged. An outage
+	-- and its end are logged once each per host, in the core's words (the
+	-- lines Prosody logs), not once per refused request.
+	local store_down = {}
+	local function log_store_events(verifier, host)
+		for _, event in ipairs(verifier:store_events(host)) do
+			note(event.level, event.text)
+			store_down[verifier] = event.event == "began" or nil
+		end
+	end
 
 	-- Plain lower-case ASCII names are their own nodeprep.
 	local function prepare_user(user)
@@ -401,17 +409,11 @@ local function new_handler(token_auth, verifiers)
 				return false
 			end
 			local verified, code = verifier:verify(prepared_user, prepared_host, sub(request, c3 + 1))
-			if verified then return true end
-			if code == "replay_store_unavailable" then
-				-- An outage refuses every login: logged once per outage and verifier.
-				local stats = verifier:stats()
-				if outages_logged[verifier] == stats.replay_store_outages then return false end
-				outages_logged[verifier] = stats.replay_store_outages
-				note("warning", "auth for ", printable(prepared_user .. "@" .. prepared_host, 200), " failed: ", code,
-					" (replay store: ", tostring(stats.replay_store_error),
-					"; refusing every token until it answers, logged once)")
-				return false
+			if code == "replay_store_unavailable" or (store_down[verifier] and (verified or code == "replayed")) then
+				log_store_events(verifier, prepared_host)
 			end
+			if verified then return true end
+			if code == "replay_store_unavailable" then return false end
 			log_failure("auth for " .. printable(prepared_user .. "@" .. prepared_host, 200), code)
 			return false
 		elseif command == "isuser" then

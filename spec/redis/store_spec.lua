@@ -427,11 +427,54 @@ describe("the Redis replay store #redis", function()
 			assert.equal("0\n0\n0\n", helper(config_path, { "auth:alice:example.com:" .. mint("alice"),
 				"auth:bob:example.com:" .. mint("bob"), "auth:carol:example.com:" .. mint("carol") }))
 			local err = shell.read_file(dir .. "/err") or ""
-			-- Once per outage, not once per request.
-			local _, lines = err:gsub("replay_store_unavailable", "")
+			-- Once per outage, not once per request, in Prosody's words.
+			local _, lines = err:gsub("Replay store unavailable", "")
 			assert.equal(1, lines, err)
-			assert.matches("token-auth: extauth: auth for alice@example.com failed: replay_store_unavailable "
-				.. "(replay store: connection refused; refusing every token until it answers, logged once)\n", err, 1, true)
+			assert.matches("token-auth: extauth: Replay store unavailable (connection refused): token logins on"
+				.. " example.com are refused until it answers again\n", err, 1, true)
+			assert.not_matches("replay_store_unavailable", err, 1, true)
+		end)
+
+		it("logs the store's return once, as Prosody does, and answers 1 again", function()
+			local port = shell.free_port()
+			local config_path = dir .. "/back.cfg.lua"
+			shell.write_file(config_path, ("token_secret = %q\notp_seed = %q\ntoken_replay_store = %q\n"):format(
+				SECRET, SEED, ("redis://127.0.0.1:%d"):format(port)))
+			-- One helper for the whole outage: requests go in through a FIFO.
+			local fifo, out, err = dir .. "/requests", dir .. "/back.out", dir .. "/back.err"
+			assert(os.execute("mkfifo " .. shell.quote(fifo)))
+			assert(os.execute(("env -u LUA_CPATH_5_4 LUA_CPATH=%s %s %s extauth --config %s <%s >%s 2>%s &"):format(
+				shell.quote(repo .. "/build/" .. build .. "/?.so;;"), lua, shell.quote(repo .. "/bin/token-auth"),
+				shell.quote(config_path), shell.quote(fifo), shell.quote(out), shell.quote(err))))
+			local requests = assert(io.open(fifo, "w"))
+			local function ask(user)
+				requests:write("auth:" .. user .. ":example.com:" .. mint(user) .. "\n")
+				requests:flush()
+			end
+			local function answers(n)
+				local deadline = shell.now() + 5
+				repeat
+					local text = shell.read_file(out) or ""
+					if #text >= 2 * n then return text end
+					shell.sleep(0.02)
+				until shell.now() > deadline
+				return shell.read_file(out) or ""
+			end
+			ask("alice")
+			ask("bob")
+			assert.equal("0\n0\n", answers(2))
+			local back = assert(redis.start({ port = port }))
+			shell.sleep(0.6) -- past the store's retry interval (half a second)
+			ask("carol")
+			ask("dave")
+			requests:close()
+			local all = answers(4)
+			back:stop()
+			assert.equal("0\n0\n1\n1\n", all)
+			local log = shell.read_file(err) or ""
+			local _, began = log:gsub("Replay store unavailable", "")
+			local _, ended = log:gsub("Replay store answers again: token logins on example.com work again", "")
+			assert.same({ 1, 1 }, { began, ended }, log)
 		end)
 	end)
 end)

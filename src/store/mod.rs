@@ -77,7 +77,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings").finish_non_exhaustive()
     }
 }
-pub use shared::RedisStore;
+pub use shared::{OutageEvent, RedisStore};
 
 /// After two failures in a row the store refuses without trying for this
 /// long, then tries again on the next token: at most one timeout per

@@ -37,6 +37,47 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct RedisStore {
     id: u64,
     store: Arc<Mutex<Store>>,
+    // What this handle has reported of the store's outages (see
+    // `outage_events`): each handle keeps its own, so that every host
+    // sharing the store hears of each outage once.
+    outages_reported: u64,
+    down_reported: bool,
+}
+
+/// A change in a shared store's health, as one handle hears of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutageEvent {
+    /// Redis stopped answering: every token is refused until it answers.
+    Began {
+        /// What went wrong, in words that hold no secret.
+        error: String,
+    },
+    /// Redis answers again.
+    Ended,
+}
+
+impl OutageEvent {
+    /// How a log says it (Prosody at `error` for [`Self::Began`] and at
+    /// `info` for [`Self::Ended`]; the extauth helper the same): one
+    /// wording for every program that reports on the store.
+    #[must_use]
+    pub fn sentence(&self, host: &str) -> String {
+        match self {
+            OutageEvent::Began { error } => {
+                format!("Replay store unavailable ({error}): token logins on {host} are refused until it answers again")
+            }
+            OutageEvent::Ended => format!("Replay store answers again: token logins on {host} work again"),
+        }
+    }
+
+    /// The log level that goes with it: `"error"` or `"info"`.
+    #[must_use]
+    pub fn level(&self) -> &'static str {
+        match self {
+            OutageEvent::Began { .. } => "error",
+            OutageEvent::Ended => "info",
+        }
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -75,7 +116,11 @@ impl RedisStore {
             .find(|entry| entry.settings == *settings)
             .and_then(|entry| Some((entry.id, entry.store.upgrade()?)))
         {
-            return Ok(RedisStore { id, store });
+            // Outages over before this handle existed are not news to it;
+            // one going on is.
+            let health = lock(&store).health().clone();
+            let outages_reported = health.outages.saturating_sub(u64::from(!health.available));
+            return Ok(RedisStore { id, store, outages_reported, down_reported: false });
         }
         let store = Arc::new(Mutex::new(Store::open(settings)?));
         let id = {
@@ -84,11 +129,29 @@ impl RedisStore {
             *last
         };
         stores.push(Entry { settings: settings.clone(), id, store: Arc::downgrade(&store) });
-        Ok(RedisStore { id, store })
+        Ok(RedisStore { id, store, outages_reported: 0, down_reported: false })
     }
 
     fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    /// What changed in the store's health since this handle last asked: an
+    /// outage begun (once per outage, with its cause), then its end once
+    /// Redis answered again; both when it began and ended in between.
+    pub fn outage_events(&mut self) -> Vec<OutageEvent> {
+        let health = self.health();
+        let mut events = Vec::new();
+        if health.outages > self.outages_reported {
+            self.outages_reported = health.outages;
+            self.down_reported = true;
+            events.push(OutageEvent::Began { error: health.last_error.unwrap_or_else(|| "no answer".to_owned()) });
+        }
+        if self.down_reported && health.available {
+            self.down_reported = false;
+            events.push(OutageEvent::Ended);
+        }
+        events
     }
 
     /// This store's number in the process: handles with the same number
@@ -189,5 +252,34 @@ mod tests {
         let again = RedisStore::open(url.as_bytes(), None, None).expect("valid");
         assert_ne!(again.id(), id, "the store went with its last handle");
         assert_eq!(again.health().refusals, 0);
+    }
+
+    #[test]
+    fn every_handle_hears_of_an_outage_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let url = format!("redis://127.0.0.1:{port}");
+        let mut one = RedisStore::open(url.as_bytes(), None, None).expect("valid");
+        let mut two = RedisStore::open(url.as_bytes(), None, None).expect("valid");
+        assert_eq!(one.outage_events(), []);
+        assert_eq!(one.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(one.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        let began = OutageEvent::Began { error: "connection refused".to_owned() };
+        // Each host's handle hears it once, however many refusals.
+        assert_eq!(one.outage_events(), core::slice::from_ref(&began));
+        assert_eq!(one.outage_events(), []);
+        assert_eq!(two.outage_events(), core::slice::from_ref(&began));
+        // A handle made during the outage (a module reload) hears of it too.
+        let mut three = RedisStore::open(url.as_bytes(), None, None).expect("valid");
+        assert_eq!(three.outage_events(), core::slice::from_ref(&began));
+        assert_eq!(
+            began.sentence("example.com"),
+            "Replay store unavailable (connection refused): token logins on example.com are refused until it \
+             answers again"
+        );
+        assert_eq!(
+            OutageEvent::Ended.sentence("example.com"),
+            "Replay store answers again: token logins on example.com work again"
+        );
+        assert_eq!((began.level(), OutageEvent::Ended.level()), ("error", "info"));
     }
 }
