@@ -160,6 +160,8 @@ pub(crate) enum Failure {
     Unexpected,
     /// Sentinel named no master (unknown name), or an address that is none.
     NoMaster,
+    /// The server Sentinel named says it is not a master (`ROLE`).
+    NotMaster,
     /// `WAIT` counted fewer replicas than `replay_store_replicas`.
     Replicas(i64, u32),
     /// TLS failed: rustls' own words (a certificate that does not verify,
@@ -179,6 +181,7 @@ impl fmt::Display for Failure {
             Failure::Unexpected => f.write_str("unexpected reply"),
             Failure::Tls(problem) => write!(f, "TLS: {problem}"),
             Failure::NoMaster => f.write_str("Sentinel named no master"),
+            Failure::NotMaster => f.write_str("the server Sentinel named is not the master"),
             Failure::Replicas(acked, wanted) => write!(f, "{acked} of {wanted} replicas acknowledged the claim"),
         }
     }

@@ -271,9 +271,11 @@ impl Store {
     /// reply may still come). The deferred claims waiting on it fail.
     fn broken(&mut self, failure: &Failure) {
         let link = self.link.take();
-        if link.as_ref().is_some_and(|link| link.discovery.is_some()) || *failure == Failure::NoMaster {
-            // That sentinel did not answer, or knew no master: the next
-            // connection asks another.
+        if link.as_ref().is_some_and(|link| link.discovery.is_some())
+            || matches!(failure, Failure::NoMaster | Failure::NotMaster)
+        {
+            // That sentinel did not answer, knew no master or named one
+            // that is not: the next connection asks another.
             self.next_sentinel = self.next_sentinel.wrapping_add(1);
         }
         let waiting = link.map(|link| link.waiting).unwrap_or_default();
@@ -748,7 +750,7 @@ mod tests {
     #[test]
     fn sentinels_are_asked_in_turn_and_the_claim_goes_to_the_master_named() {
         let nobody = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        let master = answer_once(b"+OK\r\n".to_vec());
+        let master = answer_once(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n+OK\r\n".to_vec());
         let port = master.to_string();
         let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
         let mut store = Store::open(&Settings {
@@ -766,6 +768,27 @@ mod tests {
         // ...and the next asks the second, which names the master.
         assert_eq!(store.claim(b"k", b"u", 1000), Ok(()));
         assert!(store.health().available);
+    }
+
+    #[test]
+    fn a_server_sentinel_names_that_is_not_the_master_gets_no_claim() {
+        // A master demoted to replica since Sentinel last looked, with
+        // replica-read-only off: it would take the claim.
+        let replica =
+            answer_once(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:0\r\n+OK\r\n".to_vec());
+        let port = replica.to_string();
+        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
+        let mut store = Store::open(&Settings {
+            url: b"redis://127.0.0.1:1".to_vec(),
+            reply_timeout_ms: Some(2000),
+            connect_timeout_ms: Some(2000),
+            sentinels: vec![format!("127.0.0.1:{sentinel}").into_bytes()],
+            master: Some(b"m".to_vec()),
+            ..Settings::default()
+        })
+        .expect("valid");
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.health().last_error.as_deref(), Some("the server Sentinel named is not the master"));
     }
 
     #[test]

@@ -16,6 +16,57 @@ use super::Failure;
 
 /// Longest reply line read: every reply expected is a few dozen bytes.
 const MAX_REPLY_LINE: usize = 4096;
+/// Longest array reply read (a master's `ROLE` lists its replicas).
+const MAX_ARRAY_REPLY: usize = 64 * 1024;
+/// Elements of one array, and arrays within arrays, at the most.
+const MAX_ARRAY_LEN: usize = 1024;
+const MAX_ARRAY_DEPTH: usize = 3;
+
+/// The number after a RESP type byte (`*3`, `$-1`), if the line is one.
+fn header_number(line: &[u8]) -> Option<i64> {
+    core::str::from_utf8(line.get(1..)?).ok()?.parse().ok()
+}
+
+/// Where the RESP2 element at `at` ends: `Ok(None)` while it is not all in
+/// `inbox`, `Err` as soon as it cannot be one, or is out of bounds.
+fn element_end(inbox: &[u8], at: usize, depth: usize) -> Result<Option<usize>, Failure> {
+    let rest = inbox.get(at..).unwrap_or_default();
+    let Some(eol) = rest.windows(2).position(|pair| pair == b"\r\n") else {
+        return if rest.len() > MAX_REPLY_LINE { Err(Failure::Unexpected) } else { Ok(None) };
+    };
+    let (line, line_end) = (&rest[..eol], at + eol + 2);
+    match line.first() {
+        Some(b'+' | b'-' | b':') => Ok(Some(line_end)),
+        Some(b'$') => match header_number(line) {
+            Some(-1) => Ok(Some(line_end)),
+            Some(len) if len >= 0 && usize::try_from(len).is_ok_and(|len| len <= MAX_REPLY_LINE) => {
+                let end = line_end + usize::try_from(len).unwrap_or(MAX_REPLY_LINE) + 2;
+                match inbox.get(end - 2..end) {
+                    None => Ok(None),
+                    Some(b"\r\n") => Ok(Some(end)),
+                    Some(_) => Err(Failure::Unexpected),
+                }
+            }
+            _ => Err(Failure::Unexpected),
+        },
+        Some(b'*') if depth < MAX_ARRAY_DEPTH => match header_number(line) {
+            Some(-1) => Ok(Some(line_end)),
+            Some(len) if len >= 0 && usize::try_from(len).is_ok_and(|len| len <= MAX_ARRAY_LEN) => {
+                let mut end = line_end;
+                for _ in 0..len {
+                    match element_end(inbox, end, depth + 1)? {
+                        Some(next) if next <= MAX_ARRAY_REPLY => end = next,
+                        Some(_) => return Err(Failure::Unexpected),
+                        None => return Ok(None),
+                    }
+                }
+                Ok(Some(end))
+            }
+            _ => Err(Failure::Unexpected),
+        },
+        _ => Err(Failure::Unexpected),
+    }
+}
 
 fn server_error(value: &Value) -> Option<Failure> {
     let Value::ServerError(err) = value else {
@@ -41,6 +92,8 @@ pub(super) struct Waiting {
     pub(super) ticket: Option<u64>,
     /// The `WAIT` after the claim `ticket`, not the claim itself.
     pub(super) ack: bool,
+    /// A `ROLE` in the handshake, whose reply must say `master`.
+    pub(super) role: bool,
     pub(super) deadline: Instant,
     // The command, to send once more if a reused connection turns out
     // to be dead.
@@ -150,8 +203,15 @@ impl Link {
         let mut steps = VecDeque::new();
         for step in handshake(&info) {
             outbox.extend_from_slice(&step);
-            steps.push_back(Waiting { ticket: None, ack: false, deadline, packed: step });
+            steps.push_back(Waiting { ticket: None, ack: false, role: false, deadline, packed: step });
         }
+        // What Sentinel named may be out of date (a master demoted since):
+        // Redis's guide for Sentinel clients has them ask the server its
+        // ROLE before using it. A replica with replica-read-only off would
+        // take the claims, and lose them when it resyncs.
+        let role = redis::cmd("ROLE").get_packed_command();
+        outbox.extend_from_slice(&role);
+        steps.push_back(Waiting { ticket: None, ack: false, role: true, deadline, packed: role });
         for command in &self.waiting {
             outbox.extend_from_slice(&command.packed);
         }
@@ -185,7 +245,7 @@ impl Link {
         if self.discovery.is_none() {
             self.outbox.extend_from_slice(&packed);
         }
-        self.waiting.push_back(Waiting { ticket, ack: false, deadline, packed });
+        self.waiting.push_back(Waiting { ticket, ack: false, role: false, deadline, packed });
     }
 
     /// Queues the `WAIT` whose reply tells how many replicas took the
@@ -194,7 +254,7 @@ impl Link {
         if self.discovery.is_none() {
             self.outbox.extend_from_slice(&packed);
         }
-        self.waiting.push_back(Waiting { ticket: Some(ticket), ack: true, deadline, packed });
+        self.waiting.push_back(Waiting { ticket: Some(ticket), ack: true, role: false, deadline, packed });
     }
 
     /// Whether it has something to write, or is still connecting: the
@@ -247,9 +307,10 @@ impl Link {
     }
 
     /// The next complete reply, if the inbox holds one. Every command sent
-    /// here (SET without GET, PING, AUTH, SELECT) is answered by one line
-    /// (`+OK`, `$-1`, `-ERR ...`, `+PONG`), which the crate's parser reads;
-    /// anything longer is a reply the protocol does not allow here.
+    /// here (the claim, WAIT, PING, AUTH, SELECT) is answered by one line
+    /// (`+OK`, `:1`, `$-1`, `-ERR ...`, `+PONG`), Sentinel's address and
+    /// `ROLE` by an array ([`Self::next_array`]); the crate's parser reads
+    /// them. Anything else is a reply the protocol does not allow here.
     pub(super) fn next_reply(&mut self) -> Option<Result<Value, Failure>> {
         let Some(end) = self.inbox.windows(2).position(|pair| pair == b"\r\n") else {
             // A reply here is a short line: this many bytes without its end
@@ -272,33 +333,30 @@ impl Link {
         Some(reply.and_then(|value| server_error(&value).map_or(Ok(value), Err)))
     }
 
-    /// An array reply, as Sentinel's `get-master-addr-by-name` gives: nil
-    /// (`*-1`), empty, or two bulk strings (each a length line and a data
-    /// line); `None` until all of it is in. `header_end` ends its first line.
+    /// An array reply: nil (`*-1`), empty, or one that starts with a bulk
+    /// string, as the only arrays asked for do (Sentinel's
+    /// `get-master-addr-by-name`: host and port; `ROLE`: the role's name
+    /// first); `None` until all of it is in. An array that starts with
+    /// anything else is refused as soon as that shows.
     fn next_array(&mut self, header_end: usize) -> Option<Result<Value, Failure>> {
-        let lines = match self.inbox.get(..header_end) {
-            Some(b"*-1\r\n" | b"*0\r\n") => 1,
-            Some(b"*2\r\n") => 5,
-            _ => {
+        let empty = matches!(self.inbox.get(..header_end), Some(b"*-1\r\n" | b"*0\r\n"));
+        if !empty && self.inbox.get(header_end).is_some_and(|&b| b != b'$') {
+            self.inbox.clear();
+            return Some(Err(Failure::Unexpected));
+        }
+        let end = match element_end(&self.inbox, 0, 0) {
+            Ok(Some(end)) if end <= MAX_ARRAY_REPLY => end,
+            // Not all in yet, and not grown past any reply asked for.
+            Ok(None) if self.inbox.len() <= MAX_ARRAY_REPLY => return None,
+            Ok(_) => {
                 self.inbox.clear();
                 return Some(Err(Failure::Unexpected));
+            }
+            Err(failure) => {
+                self.inbox.clear();
+                return Some(Err(failure));
             }
         };
-        let mut end = 0;
-        for line in 0..lines {
-            let rest = self.inbox.get(end..).unwrap_or_default();
-            if line % 2 == 1 && rest.first().is_some_and(|&b| b != b'$') {
-                self.inbox.clear();
-                return Some(Err(Failure::Unexpected));
-            }
-            let Some(at) = rest.windows(2).position(|pair| pair == b"\r\n") else {
-                return (self.inbox.len() > MAX_REPLY_LINE).then(|| {
-                    self.inbox.clear();
-                    Err(Failure::Unexpected)
-                });
-            };
-            end += at + 2;
-        }
         let frame: Vec<u8> = self.inbox.drain(..end).collect();
         Some(redis::parse_redis_value(&frame).map_err(|_| Failure::Unexpected))
     }
@@ -318,8 +376,16 @@ impl Link {
         while let Some(reply) = self.next_reply() {
             match self.waiting.pop_front() {
                 Some(Waiting { ticket: Some(ticket), ack, .. }) => answered.push((ticket, ack, reply)),
-                Some(Waiting { ticket: None, .. }) => match reply? {
+                Some(Waiting { ticket: None, role: false, .. }) => match reply? {
                     Value::Okay => {}
+                    _ => return Err(Failure::Unexpected),
+                },
+                Some(Waiting { ticket: None, role: true, .. }) => match reply? {
+                    Value::Array(parts) => match parts.first() {
+                        Some(Value::BulkString(role)) if role.as_slice() == b"master" => {}
+                        Some(Value::BulkString(_)) => return Err(Failure::NotMaster),
+                        _ => return Err(Failure::Unexpected),
+                    },
                     _ => return Err(Failure::Unexpected),
                 },
                 None => return Ok(Some(reply)),
@@ -447,6 +513,51 @@ mod tests {
     }
 
     #[test]
+    fn role_replies_are_taken_whole_however_they_arrive() {
+        let (mut link, mut redis) = paired_link();
+        // A master with one replica, split inside the nested array.
+        redis.write_all(b"*3\r\n$6\r\nmaster\r\n:42\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n63").expect("write");
+        link.fill().expect("fill");
+        assert!(link.next_reply().is_none(), "half a ROLE is no reply yet");
+        redis
+            .write_all(b"80\r\n$2\r\n42\r\n*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:42\r\n")
+            .expect("write");
+        link.fill().expect("fill");
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        assert_eq!(
+            link.next_reply(),
+            Some(Ok(Value::Array(vec![
+                bulk("master"),
+                Value::Int(42),
+                Value::Array(vec![Value::Array(vec![bulk("127.0.0.1"), bulk("6380"), bulk("42")])]),
+            ])))
+        );
+        assert_eq!(
+            link.next_reply(),
+            Some(Ok(Value::Array(vec![
+                bulk("slave"),
+                bulk("127.0.0.1"),
+                Value::Int(6379),
+                bulk("connected"),
+                Value::Int(42)
+            ])))
+        );
+        // Arrays nested deeper than any reply asked for, or longer: refused.
+        for reply in [&b"*1\r\n$1\r\nx\r\n"[..], b"*2\r\n$1\r\nx\r\n*1\r\n*1\r\n*1\r\n:1\r\n", b"*9999\r\n$1\r\nx\r\n"]
+        {
+            let (mut link, mut redis) = paired_link();
+            redis.write_all(reply).expect("write");
+            link.fill().expect("fill");
+            let got = link.next_reply();
+            if reply.starts_with(b"*1\r\n$") {
+                assert_eq!(got, Some(Ok(Value::Array(vec![bulk("x")]))), "{reply:?}");
+            } else {
+                assert_eq!(got, Some(Err(Failure::Unexpected)), "{reply:?}");
+            }
+        }
+    }
+
+    #[test]
     fn a_reply_line_without_end_is_refused_once_too_long_to_be_one() {
         let (mut link, mut redis) = paired_link();
         redis.write_all(&[b'+'; MAX_REPLY_LINE]).expect("write");
@@ -465,6 +576,7 @@ mod tests {
             link.waiting.push_back(Waiting {
                 ticket: Some(ticket),
                 ack: false,
+                role: false,
                 deadline: Instant::now(),
                 packed: Vec::new(),
             });
