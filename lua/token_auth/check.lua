@@ -109,8 +109,10 @@ local function explain_jwt(token_auth, checked, report)
 	end
 	local keys_url = checked.settings.jwt_keys_url
 	if reason == "jwt_unknown_kid" and report.keys == 0 and keys_url then
+		-- Never the URL's user and password, should it carry any.
+		local shown = tostring(keys_url):gsub("^(%a+://)[^/@]*@", "%1")
 		out("No key set is loaded here: this command does not fetch token_jwt_keys_url. Download it and pass it:"
-			.. " curl -fsS " .. printable(keys_url, 300) .. " -o jwks.json; token-auth check --jwks jwks.json ...")
+			.. " curl -fsS " .. printable(shown, 300) .. " -o jwks.json; token-auth check --jwks jwks.json ...")
 	end
 	if reason == "jwt_wrong_user" or reason == "jwt_wrong_host" then
 		out("The token names " .. printable(tostring(claims.sub or "?"), 200) .. ".")
