@@ -238,13 +238,14 @@ describe("JWTs from PyJWT and jose #jwt", function()
 		assert.is_nil(out:find(tokens.py["ok-RS256"], 1, true));
 		-- Keys from a URL are the server's to fetch: check says how to pass them.
 		local by_url = dir .. "/url.cfg.lua";
-		shell.write_file(by_url, 'VirtualHost "example.com"\n\ttoken_jwt_keys_url = "https://idp.test/jwks"\n');
+		shell.write_file(by_url, 'VirtualHost "example.com"\n\ttoken_jwt_keys_url = "https://reader:s3cret@idp.test/jwks"\n');
 		out, code = cli(("check --config %s --jid alice@example.com --time %d %s"):format(shell.quote(by_url), NOW,
 			tokens.py["ok-ES384"]));
 		assert.equal(1, code, out);
 		assert.matches("NOT VALID (jwt_unknown_kid)", out, 1, true);
 		assert.matches("does not fetch token_jwt_keys_url. Download it and pass it: curl -fsS https://idp.test/jwks"
 			.. " -o jwks.json; token-auth check --jwks jwks.json", out, 1, true);
+		assert.not_matches("s3cret", out, 1, true); -- the URL's password is never printed
 		out, code = cli(("check --config %s --jwks %s --jid alice@example.com --time %d %s"):format(shell.quote(by_url),
 			shell.quote(dir .. "/py.jwks.json"), NOW, tokens.py["ok-ES384"]));
 		assert.equal(0, code, out);
