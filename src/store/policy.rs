@@ -305,10 +305,21 @@ impl Store {
         self.refuse()
     }
 
-    /// Redis answered: the outage, if any, is over.
+    /// Redis answered: the connection is sound (no retry interval). Without
+    /// replicas to wait for, the outage, if any, is over; with them, only a
+    /// `WAIT` that counts enough replicas ends it ([`Self::replicated`]):
+    /// else a master that answers while its replicas do not would end and
+    /// begin an outage with every claim.
     fn answered(&mut self) {
         self.retry_after = None;
         self.failures_in_a_row = 0;
+        if self.replicas == 0 {
+            self.health.available = true;
+        }
+    }
+
+    /// Enough replicas acknowledged a claim: the outage, if any, is over.
+    fn replicated(&mut self) {
         self.health.available = true;
     }
 
@@ -359,7 +370,10 @@ impl Store {
         };
         self.unacked.swap_remove(at);
         let result = match reply {
-            Ok(Value::Int(acked)) if acked >= i64::from(self.replicas) => Ok(()),
+            Ok(Value::Int(acked)) if acked >= i64::from(self.replicas) => {
+                self.replicated();
+                Ok(())
+            }
             Ok(Value::Int(acked)) => {
                 self.down(&Failure::Replicas(acked, self.replicas));
                 Err(self.refuse())
@@ -432,7 +446,10 @@ impl Store {
             Ok(Ok(())) if self.replicas > 0 => {
                 let acked = self.request(&wait_command(self.replicas, self.reply_timeout))?;
                 match acked {
-                    Value::Int(acked) if acked >= i64::from(self.replicas) => Ok(()),
+                    Value::Int(acked) if acked >= i64::from(self.replicas) => {
+                        self.replicated();
+                        Ok(())
+                    }
                     Value::Int(acked) => {
                         self.down(&Failure::Replicas(acked, self.replicas));
                         Err(self.refuse())
@@ -651,6 +668,16 @@ mod tests {
         );
         assert_eq!(store.health().last_error.as_deref(), Some("0 of 1 replicas acknowledged the claim"));
         assert!(store.unacked.is_empty());
+        // One outage, however many claims the master takes and its replicas
+        // do not: it ends when a WAIT counts enough replicas again.
+        let more: Vec<u64> = (0..3).map(|_| store.send_claim(b"k", b"u", 1000).expect("sent")).collect();
+        redis.write_all(b"+OK\r\n:0\r\n+OK\r\n:0\r\n$-1\r\n:0\r\n").expect("write");
+        assert_eq!(collect_all(&mut store, 3).len(), more.len());
+        assert_eq!((store.health().outages, store.health().available), (1, false));
+        store.send_claim(b"k", b"u", 1000).expect("sent");
+        redis.write_all(b"+OK\r\n:1\r\n").expect("write");
+        assert_eq!(collect_all(&mut store, 1).len(), 1);
+        assert_eq!((store.health().outages, store.health().available), (1, true));
     }
 
     fn collect_all(store: &mut Store, count: usize) -> Vec<(u64, Result<(), Reason>)> {
