@@ -18,6 +18,10 @@ use super::Failure;
 const MAX_REPLY_LINE: usize = 4096;
 /// Longest array reply read (a master's `ROLE` lists its replicas).
 const MAX_ARRAY_REPLY: usize = 64 * 1024;
+/// Bytes read from the socket in one go, at the most: thousands of times
+/// the replies of a busy server's pipelined claims, so never met but by a
+/// peer that floods.
+const MAX_FILL: usize = 1024 * 1024;
 /// Elements of one array, and arrays within arrays, at the most.
 const MAX_ARRAY_LEN: usize = 1024;
 const MAX_ARRAY_DEPTH: usize = 3;
@@ -292,18 +296,26 @@ impl Link {
         self.fill()
     }
 
-    /// Reads what the socket holds, without waiting.
+    /// Reads what the socket holds, without waiting, and at most
+    /// [`MAX_FILL`] bytes at a time: a peer that never stops sending must
+    /// not hold the caller (Prosody's thread) or grow the inbox without
+    /// bound; the rest waits in the socket, readable, for the next call.
     pub(super) fn fill(&mut self) -> Result<(), Failure> {
         let mut buffer = [0u8; 512];
-        loop {
+        let mut taken = 0;
+        while taken < MAX_FILL {
             match self.socket.read(&mut buffer) {
                 Ok(0) => return Err(Failure::Lost),
-                Ok(n) => self.inbox.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+                Ok(n) => {
+                    self.inbox.extend_from_slice(buffer.get(..n).unwrap_or_default());
+                    taken += n;
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err.into()),
             }
         }
+        Ok(())
     }
 
     /// The next complete reply, if the inbox holds one. Every command sent
