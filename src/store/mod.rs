@@ -162,6 +162,8 @@ pub(crate) enum Failure {
     NoMaster,
     /// The server Sentinel named says it is not a master (`ROLE`).
     NotMaster,
+    /// The server Sentinel named refused `ROLE` (its error code).
+    RoleRefused(String),
     /// `WAIT` counted fewer replicas than `replay_store_replicas`.
     Replicas(i64, u32),
     /// TLS failed: rustls' own words (a certificate that does not verify,
@@ -182,6 +184,9 @@ impl fmt::Display for Failure {
             Failure::Tls(problem) => write!(f, "TLS: {problem}"),
             Failure::NoMaster => f.write_str("Sentinel named no master"),
             Failure::NotMaster => f.write_str("the server Sentinel named is not the master"),
+            Failure::RoleRefused(code) => {
+                write!(f, "ROLE refused ({code}): the store's Redis user needs +role to check the master")
+            }
             Failure::Replicas(acked, wanted) => write!(f, "{acked} of {wanted} replicas acknowledged the claim"),
         }
     }

@@ -798,6 +798,28 @@ mod tests {
     }
 
     #[test]
+    fn a_server_sentinel_names_that_refuses_role_is_said_to_need_it() {
+        let refusing =
+            answer_once(b"-NOPERM User tokens has no permissions to run the 'role' command\r\n+OK\r\n".to_vec());
+        let port = refusing.to_string();
+        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
+        let mut store = Store::open(&Settings {
+            url: b"redis://127.0.0.1:1".to_vec(),
+            reply_timeout_ms: Some(2000),
+            connect_timeout_ms: Some(2000),
+            sentinels: vec![format!("127.0.0.1:{sentinel}").into_bytes()],
+            master: Some(b"m".to_vec()),
+            ..Settings::default()
+        })
+        .expect("valid");
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(
+            store.health().last_error.as_deref(),
+            Some("ROLE refused (NOPERM): the store's Redis user needs +role to check the master")
+        );
+    }
+
+    #[test]
     fn a_server_sentinel_names_that_is_not_the_master_gets_no_claim() {
         // A master demoted to replica since Sentinel last looked, with
         // replica-read-only off: it would take the claim.

@@ -392,7 +392,11 @@ impl Link {
                     Value::Okay => {}
                     _ => return Err(Failure::Unexpected),
                 },
-                Some(Waiting { ticket: None, role: true, .. }) => match reply? {
+                Some(Waiting { ticket: None, role: true, .. }) => match reply.map_err(|failure| match failure {
+                    // An ACL without +role (`-@dangerous` takes it away).
+                    Failure::Server(code) => Failure::RoleRefused(code),
+                    other => other,
+                })? {
                     Value::Array(parts) => match parts.first() {
                         Some(Value::BulkString(role)) if role.as_slice() == b"master" => {}
                         Some(Value::BulkString(_)) => return Err(Failure::NotMaster),
