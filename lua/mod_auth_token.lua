@@ -201,7 +201,8 @@ end
 
 -- The shared replay store's outages, logged when they begin and end, in
 -- the core's words (the extauth helper logs the same lines). Asked only
--- when a login met the store down, or answered while it was down.
+-- when a login met the store down, or while it is known to be down (any
+-- answer may be the first since it came back).
 local store_down = false;
 local function log_store_events()
 	for _, event in ipairs(verifier:store_events(host)) do
@@ -253,7 +254,7 @@ local function check_token(username, token, via)
 		end
 		return true;
 	end
-	if reason == "replay_store_unavailable" or (store_down and reason == "replayed") then
+	if reason == "replay_store_unavailable" or store_down then
 		log_store_events();
 	end
 	refused(username, via, reason or "internal_error");

@@ -409,7 +409,7 @@ local function new_handler(token_auth, verifiers)
 				return false
 			end
 			local verified, code = verifier:verify(prepared_user, prepared_host, sub(request, c3 + 1))
-			if code == "replay_store_unavailable" or (store_down[verifier] and (verified or code == "replayed")) then
+			if code == "replay_store_unavailable" or store_down[verifier] then
 				log_store_events(verifier, prepared_host)
 			end
 			if verified then return true end

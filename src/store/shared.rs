@@ -143,6 +143,10 @@ impl RedisStore {
         let health = self.health();
         let mut events = Vec::new();
         if health.outages > self.outages_reported {
+            if self.down_reported {
+                // The outage reported ended, and another began, in between.
+                events.push(OutageEvent::Ended);
+            }
             self.outages_reported = health.outages;
             self.down_reported = true;
             events.push(OutageEvent::Began { error: health.last_error.unwrap_or_else(|| "no answer".to_owned()) });
