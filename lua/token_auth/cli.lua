@@ -151,8 +151,9 @@ local function load_native()
 		.. " token_auth.so on LUA_CPATH): " .. (token_auth and "it is an older version" or output.first_line(problem))
 end
 
--- Runs argv against `commands`; returns true, or nil, message, status and
--- the command named (for the usage hint).
+-- Runs argv against `commands`; returns true, or nil, message, status, the
+-- command named (for the usage hint) and whether the command settled where
+-- its diagnostics go.
 local function dispatch(commands, argv)
 	local names = {}
 	for name in pairs(commands) do names[#names + 1] = name end
@@ -197,7 +198,7 @@ local function dispatch(commands, argv)
 	-- A command may settle where its diagnostics go before any is written.
 	if module.settle_output then
 		local settled, message, status = module.settle_output(args)
-		if not settled then return nil, message, status, command end
+		if not settled then return nil, message, status, command, true end
 	end
 	for name in pairs(args.options) do
 		if not module.options[name] then
@@ -205,14 +206,22 @@ local function dispatch(commands, argv)
 		end
 	end
 	local done, message, status = module.command(args)
-	return done, message, status, command
+	return done, message, status, command, module.settle_output ~= nil
 end
 
 -- Runs argv against `commands` ({ name = module name }), says why it
 -- failed if it did, runs the exit hooks and exits: the one exit of the
 -- command.
 function cli.run(commands, argv)
-	local done, message, status, command = dispatch(commands, argv)
+	local done, message, status, command, settled = dispatch(commands, argv)
+	if not done and not settled then
+		-- Stopped before the command settled where its diagnostics go (a
+		-- wrong option, say): one whose standard output is an answer channel
+		-- (extauth) routes them now, so that not even this reaches it.
+		local name = command or argv[1]
+		local module = commands[name] and require(commands[name])
+		if type(module) == "table" and module.route_diagnostics then module.route_diagnostics() end
+	end
 	if not done then
 		if message then output.err_line(message) end
 		if status == exit.USAGE then

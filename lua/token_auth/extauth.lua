@@ -441,6 +441,17 @@ local function new_handler(token_auth, verifiers)
 	end
 end
 
+-- Where diagnostics go when the command stopped before settle_output (its
+-- arguments were wrong): standard error if it is a channel of its own,
+-- else syslog. Without the native module, which compares them, standard
+-- error: the helper cannot run at all then, and says why.
+function extauth.route_diagnostics()
+	local token_auth = require("token_auth.native").load()
+	if type(token_auth) == "table" and token_auth.stderr_is_stdout then
+		open_log(token_auth, {})
+	end
+end
+
 -- Before anything else (the host may have written its first request
 -- already): the stop signals and the parent watched (so that a terminal
 -- made raw is always restored), the terminal made raw, inherited

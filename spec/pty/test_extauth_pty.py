@@ -107,6 +107,16 @@ def test_start_up_notes_and_refusals_never_reach_the_answer_channel(hosts, confi
     assert host.read_once(timeout=0.3) == b""
 
 
+@pytest.mark.parametrize("args", [["--bogus"], ["--timeout"]])
+def test_a_wrong_option_is_not_said_on_the_answer_channel_either(hosts, config, args):
+    # The helper stops before it settles where diagnostics go (its arguments
+    # are wrong): standard error is the terminal, so the error goes to
+    # syslog, and the host reads nothing it could take for an answer.
+    host = hosts(helper(config, *args), wait_raw=False)
+    assert host.wait() == 2
+    assert host.read_once(timeout=0.3) == b""
+
+
 def test_logs_to_the_log_file_every_refusal_kind_and_the_start_up_note(hosts, config, workdir):
     log = os.path.join(workdir, "refusals.log")
     host = hosts(helper(config, "--log", log))
