@@ -797,13 +797,12 @@ mod tests {
         assert!(store.health().available);
     }
 
-    #[test]
-    fn a_server_sentinel_names_that_refuses_role_is_said_to_need_it() {
-        let refusing =
-            answer_once(b"-NOPERM User tokens has no permissions to run the 'role' command\r\n+OK\r\n".to_vec());
-        let port = refusing.to_string();
-        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
-        let mut store = Store::open(&Settings {
+    /// A store whose one sentinel names a server on loopback that answers
+    /// its first write (the ROLE, then the claim) with `replies`.
+    fn through_a_sentinel_to(replies: &[u8]) -> Store {
+        let named = answer_once(replies.to_vec()).to_string();
+        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{named}\r\n", named.len()).into_bytes());
+        Store::open(&Settings {
             url: b"redis://127.0.0.1:1".to_vec(),
             reply_timeout_ms: Some(2000),
             connect_timeout_ms: Some(2000),
@@ -811,7 +810,13 @@ mod tests {
             master: Some(b"m".to_vec()),
             ..Settings::default()
         })
-        .expect("valid");
+        .expect("valid")
+    }
+
+    #[test]
+    fn a_server_sentinel_names_that_refuses_role_is_said_to_need_it() {
+        let mut store =
+            through_a_sentinel_to(b"-NOPERM User tokens has no permissions to run the 'role' command\r\n+OK\r\n");
         assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert_eq!(
             store.health().last_error.as_deref(),
@@ -823,21 +828,13 @@ mod tests {
     fn a_server_sentinel_names_that_is_not_the_master_gets_no_claim() {
         // A master demoted to replica since Sentinel last looked, with
         // replica-read-only off: it would take the claim.
-        let replica =
-            answer_once(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:0\r\n+OK\r\n".to_vec());
-        let port = replica.to_string();
-        let sentinel = answer_once(format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{port}\r\n", port.len()).into_bytes());
-        let mut store = Store::open(&Settings {
-            url: b"redis://127.0.0.1:1".to_vec(),
-            reply_timeout_ms: Some(2000),
-            connect_timeout_ms: Some(2000),
-            sentinels: vec![format!("127.0.0.1:{sentinel}").into_bytes()],
-            master: Some(b"m".to_vec()),
-            ..Settings::default()
-        })
-        .expect("valid");
+        let mut store =
+            through_a_sentinel_to(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:0\r\n+OK\r\n");
         assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
         assert_eq!(store.health().last_error.as_deref(), Some("the server Sentinel named is not the master"));
+        // And one that says master gets it.
+        let mut store = through_a_sentinel_to(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n+OK\r\n");
+        assert_eq!(store.claim(b"k", b"u", 1000), Ok(()));
     }
 
     #[test]
