@@ -132,17 +132,6 @@ describe("Prosody with the token plugins #e2e", function()
 	end);
 
 	describe("a valid token", function()
-		it("logs in over X-TOKEN and binds the right JID", function()
-			local log = logged_during(function()
-				assert_bound(login("alice", mint("alice")), "alice");
-			end);
-			assert.matches("Token accepted for alice@a.test via X-TOKEN", log, 1, true);
-		end);
-
-		it("logs in over PLAIN and binds the right JID", function()
-			assert_bound(login("bob", mint("bob"), "PLAIN"), "bob");
-		end);
-
 		it("logs in on a second host with a token for that host", function()
 			assert_bound(login("alice", mint("alice", { host = OTHER_HOST }), "X-TOKEN", OTHER_HOST), "alice", OTHER_HOST);
 		end);
@@ -333,28 +322,6 @@ describe("Prosody with the token plugins #e2e", function()
 	end);
 
 	describe("a disabled account", function()
-		it("is refused with account-disabled over X-TOKEN and PLAIN, logged as account_disabled; others log in", function()
-			account("disable", "dave");
-			local log = logged_during(function()
-				assert_refused(login("dave", mint("dave")), "account-disabled");
-				assert_refused(login("dave", mint("dave"), "PLAIN"), "account-disabled");
-			end);
-			assert.matches("Token refused for dave@a.test via X-TOKEN: account_disabled", log, 1, true);
-			assert.matches("Token refused for dave@a.test via PLAIN: account_disabled", log, 1, true);
-			assert_bound(login("alice", mint("alice")), "alice");
-			assert_bound(login("dave", mint("dave", { host = OTHER_HOST }), "X-TOKEN", OTHER_HOST), "dave", OTHER_HOST);
-			account("enable", "dave");
-			assert_bound(login("dave", mint("dave")), "dave");
-		end);
-
-		it("loses its live session when disabled", function()
-			local session = server:session({ jid = "erin@" .. HOST, mech = "X-TOKEN", password = mint("erin"), hold = 10 });
-			assert_bound(session:login(), "erin");
-			account("disable", "erin");
-			assert.same({ closed = true, condition = "not-authorized", text = "Account disabled" }, session:closed());
-			account("enable", "erin");
-		end);
-
 		it("stays disabled over a restart until user:enable #slow", function()
 			account("disable", "frank");
 			assert_refused(login("frank", mint("frank")), "account-disabled");
@@ -366,6 +333,64 @@ describe("Prosody with the token plugins #e2e", function()
 		end);
 	end);
 
+	-- What legacy SASL and SASL2 with Bind2 (Prosody 13) both do, case by
+	-- case, each protocol with users of its own.
+	local PROTOCOLS = {
+		{ name = "legacy SASL", login = login, users = { "alice", "bob", "dave", "erin" } },
+		{ name = "SASL2 with Bind2 (Prosody 13)", sasl2 = true, login = sasl2_login, users = { "alice", "bob", "gina", "hank" } },
+	};
+	for _, protocol in ipairs(PROTOCOLS) do
+		describe("over " .. protocol.name, function()
+			if protocol.sasl2 and not IS_13 then
+				pending("Prosody " .. INSTALLED .. " has no SASL2");
+				return;
+			end
+			local function bound(answer, user, host)
+				assert_bound(answer, user, host);
+				if protocol.sasl2 then
+					assert.is_true(answer.bound); -- by Bind2, in the same round trip
+				end
+			end
+			local xtoken_user, plain_user, disabled_user, session_user = table.unpack(protocol.users);
+
+			it("logs in over X-TOKEN and binds the right JID", function()
+				local log = logged_during(function()
+					bound(protocol.login(xtoken_user, mint(xtoken_user)), xtoken_user);
+				end);
+				assert.matches("Token accepted for " .. xtoken_user .. "@a.test via X-TOKEN", log, 1, true);
+			end);
+
+			it("logs in over PLAIN and binds the right JID", function()
+				bound(protocol.login(plain_user, mint(plain_user), "PLAIN"), plain_user);
+			end);
+
+			it("refuses a disabled account with account-disabled over X-TOKEN and PLAIN, logged as account_disabled; "
+				.. "others log in", function()
+				local user = disabled_user;
+				account("disable", user);
+				local log = logged_during(function()
+					assert_refused(protocol.login(user, mint(user)), "account-disabled");
+					assert_refused(protocol.login(user, mint(user), "PLAIN"), "account-disabled");
+				end);
+				assert.matches("Token refused for " .. user .. "@a.test via X-TOKEN: account_disabled", log, 1, true);
+				assert.matches("Token refused for " .. user .. "@a.test via PLAIN: account_disabled", log, 1, true);
+				bound(protocol.login("alice", mint("alice")), "alice");
+				bound(protocol.login(user, mint(user, { host = OTHER_HOST }), "X-TOKEN", OTHER_HOST), user, OTHER_HOST);
+				account("enable", user);
+				bound(protocol.login(user, mint(user)), user);
+			end);
+
+			it("closes a live session when the account is disabled", function()
+				local session = server:session({ sasl2 = protocol.sasl2, jid = session_user .. "@" .. HOST, mech = "X-TOKEN",
+					password = mint(session_user), hold = 10 });
+				bound(session:login(), session_user);
+				account("disable", session_user);
+				assert.same({ closed = true, condition = "not-authorized", text = "Account disabled" }, session:closed());
+				account("enable", session_user);
+			end);
+		end);
+	end
+
 	describe("SASL2 with Bind2 (Prosody 13)", function()
 		if not IS_13 then
 			pending("Prosody " .. INSTALLED .. " has no SASL2");
@@ -376,17 +401,6 @@ describe("Prosody with the token plugins #e2e", function()
 			assert_bound(answer, user, host, tls_version);
 			assert.is_true(answer.bound);
 		end
-
-		it("logs in over X-TOKEN and binds the right JID", function()
-			local log = logged_during(function()
-				assert_sasl2_bound(sasl2_login("alice", mint("alice")), "alice");
-			end);
-			assert.matches("Token accepted for alice@a.test via X-TOKEN", log, 1, true);
-		end);
-
-		it("logs in over PLAIN and binds the right JID", function()
-			assert_sasl2_bound(sasl2_login("bob", mint("bob"), "PLAIN"), "bob");
-		end);
 
 		it("logs in over X-TOKEN and PLAIN on the direct TLS port", function()
 			for _, mech in ipairs({ "X-TOKEN", "PLAIN" }) do
@@ -415,22 +429,6 @@ describe("Prosody with the token plugins #e2e", function()
 				assert_refused(sasl2_login("alice", "", "X-TOKEN"), "malformed-request");
 			end);
 			assert.matches("Token refused for alice@a.test via X-TOKEN: malformed", log, 1, true);
-		end);
-
-		it("refuses a disabled account with account-disabled over X-TOKEN and PLAIN", function()
-			account("disable", "gina");
-			assert_refused(sasl2_login("gina", mint("gina")), "account-disabled");
-			assert_refused(sasl2_login("gina", mint("gina"), "PLAIN"), "account-disabled");
-			account("enable", "gina");
-			assert_sasl2_bound(sasl2_login("gina", mint("gina")), "gina");
-		end);
-
-		it("closes a live SASL2 session when the account is disabled", function()
-			local session = server:session({ sasl2 = true, jid = "hank@" .. HOST, password = mint("hank"), hold = 10 });
-			assert_sasl2_bound(session:login(), "hank");
-			account("disable", "hank");
-			assert.same({ closed = true, condition = "not-authorized", text = "Account disabled" }, session:closed());
-			account("enable", "hank");
 		end);
 
 		describe("FAST by default (token_allow_fast = false)", function()
