@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
 
-use super::protocol::{claim_command, wait_command, Answered, Discovery, Link, Waiting};
+use super::protocol::{claim_command, wait_command, Answered, Awaits, Discovery, Link, Waiting};
 use super::tls::{self, Tls};
 use super::Settings;
 use super::{Failure, RETRY_INTERVAL};
@@ -288,7 +288,10 @@ impl Store {
             self.retry_after = Some(Instant::now() + RETRY_INTERVAL);
         }
         self.down(failure);
-        for ticket in waiting.iter().filter(|claim| !claim.ack).filter_map(|claim| claim.ticket) {
+        for ticket in waiting.iter().filter_map(|command| match command.awaits {
+            Awaits::Claim(ticket) => Some(ticket),
+            _ => None,
+        }) {
             let reason = self.refuse();
             self.settled.push((ticket, Err(reason)));
         }
@@ -480,16 +483,16 @@ impl Store {
         let ticket = self.next_ticket + 1;
         let ack = (self.replicas > 0).then(|| wait_command(self.replicas, self.reply_timeout).get_packed_command());
         let sent = self.link().and_then(|link| {
-            link.queue(packed, Some(ticket), deadline);
+            link.queue(packed, Awaits::Claim(ticket), deadline);
             if let Some(ack) = ack {
-                link.queue_ack(ack, ticket, deadline);
+                link.queue(ack, Awaits::Ack(ticket), deadline);
             }
             link.flush()
         });
         if let Err(failure) = sent {
             // This claim is refused here, not also among the collected.
             if let Some(link) = self.link.as_mut() {
-                link.waiting.retain(|claim| claim.ticket != Some(ticket));
+                link.waiting.retain(|command| command.awaits.ticket() != Some(ticket));
             }
             return Err(self.fail(&failure));
         }
@@ -548,10 +551,9 @@ impl Store {
         }
         let sent = self.link().and_then(|link| {
             for command in &waiting {
-                match command.ticket {
-                    Some(ticket) if command.ack => link.queue_ack(command.packed.clone(), ticket, command.deadline),
-                    Some(ticket) => link.queue(command.packed.clone(), Some(ticket), command.deadline),
-                    None => {}
+                // The handshake is the new connection's own.
+                if command.awaits.ticket().is_some() {
+                    link.queue(command.packed.clone(), command.awaits, command.deadline);
                 }
             }
             link.flush()
