@@ -10,7 +10,6 @@ use crate::error::{ConfigError, ConfigProblem, Reason};
 use crate::options::Kind;
 use crate::replay::Replay;
 use crate::scheme::{self, Begun, Options, Scheme, Verifier};
-use crate::store::OutageEvent;
 use crate::{input, names, options, os, random};
 
 /// Times above 2^53 seconds cannot come from a Lua number without
@@ -312,7 +311,7 @@ impl UserData for LuaVerifier {
                 let host = String::from_utf8_lossy(&host);
                 for event in store.outage_events() {
                     let line = lua.create_table()?;
-                    line.set("event", if matches!(event, OutageEvent::Ended) { "ended" } else { "began" })?;
+                    line.set("event", event.name())?;
                     line.set("level", event.level())?;
                     line.set("text", event.sentence(&host))?;
                     events.push(line)?;

@@ -70,6 +70,15 @@ impl OutageEvent {
         }
     }
 
+    /// Its name: `"began"` or `"ended"`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutageEvent::Began { .. } => "began",
+            OutageEvent::Ended => "ended",
+        }
+    }
+
     /// The log level that goes with it: `"error"` or `"info"`.
     #[must_use]
     pub fn level(&self) -> &'static str {
@@ -285,5 +294,6 @@ mod tests {
             "Replay store answers again: token logins on example.com work again"
         );
         assert_eq!((began.level(), OutageEvent::Ended.level()), ("error", "info"));
+        assert_eq!((began.name(), OutageEvent::Ended.name()), ("began", "ended"));
     }
 }
