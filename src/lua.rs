@@ -2,9 +2,12 @@
 //! core's types and back, maps expected failures to `nil, reason` and API
 //! misuse to raised errors. No logic of its own lives here.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mlua::{Error as LuaError, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value};
+use mlua::{
+    Error as LuaError, Function, Lua, MultiValue, Result as LuaResult, Table, UserData, UserDataMethods, Value,
+};
 
 use crate::error::{ConfigError, ConfigProblem, Reason};
 use crate::options::Kind;
@@ -219,6 +222,35 @@ fn jwt_keys(lua: &Lua, verifier: &Verifier) -> LuaResult<(Table, usize)> {
 /// A verifier as Lua sees it: `verifier:verify(...)`, `verifier:stats()`.
 struct LuaVerifier(Verifier);
 
+/// The logins waiting for a shared store's verdict, in this Lua state: the
+/// function that resumes each, and its host, by store and ticket. One for
+/// every verifier, since the verifiers of several hosts share a store and
+/// whichever of them collects hands out every verdict that is in.
+#[derive(Default)]
+struct WaitingLogins(HashMap<(u64, u64), (Function, Vec<u8>)>);
+
+impl WaitingLogins {
+    fn add(lua: &Lua, store: u64, ticket: u64, resume: Function, host: Vec<u8>) {
+        if lua.app_data_ref::<WaitingLogins>().is_none() {
+            lua.set_app_data(WaitingLogins::default());
+        }
+        if let Some(mut waiting) = lua.app_data_mut::<WaitingLogins>() {
+            waiting.0.insert((store, ticket), (resume, host));
+        }
+    }
+
+    fn take(lua: &Lua, store: u64, ticket: u64) -> Option<Function> {
+        lua.app_data_mut::<WaitingLogins>()?.0.remove(&(store, ticket)).map(|(resume, _)| resume)
+    }
+
+    fn take_host(lua: &Lua, store: u64, host: &[u8]) -> Vec<Function> {
+        let Some(mut waiting) = lua.app_data_mut::<WaitingLogins>() else { return Vec::new() };
+        let mine: Vec<(u64, u64)> =
+            waiting.0.iter().filter(|(key, (_, of))| key.0 == store && of == host).map(|(key, _)| *key).collect();
+        mine.iter().filter_map(|key| waiting.0.remove(key)).map(|(resume, _)| resume).collect()
+    }
+}
+
 /// `token_auth.new_jwt_verifier{...}`: `verify(token [, time])` returns
 /// the claims.
 struct LuaJwtVerifier(Verifier);
@@ -269,36 +301,64 @@ impl UserData for LuaVerifier {
         // `nil, reason`, or `false, ticket` when the verdict comes later
         // from `collect()`, then followed by what `store_socket()` says, so
         // that a deferred login costs two calls (this and `collect()`).
+        // Given `resume`, a function, a deferred claim is kept with it among
+        // the waiting logins (see `WaitingLogins`), and `collect()` hands
+        // its verdict to whoever holds it as `[resume] = verdict`.
         methods.add_method_mut(
             "begin_verify",
-            |lua, this, (username, host, token, time): (Bytes, Bytes, Bytes, Value)| {
+            |lua, this, (username, host, token, time, resume): (Bytes, Bytes, Bytes, Value, Option<Function>)| {
                 let time = time_value(&time).map_err(|problem| misuse("begin_verify", format!("time {problem}")))?;
                 Ok(match this.0.begin(&username, &host, &token, time.unwrap_or_else(now)) {
                     Ok(Begun::Accepted(_)) => (Some(true), Value::Nil, (None, None, None, None)),
-                    Ok(Begun::Claimed(ticket)) => (
-                        Some(false),
-                        Value::Integer(i64::try_from(ticket).unwrap_or(i64::MAX)),
-                        store_socket(&mut this.0),
-                    ),
+                    Ok(Begun::Claimed(ticket)) => {
+                        if let (Some(resume), Some(store)) = (resume, this.0.replay_store_mut()) {
+                            WaitingLogins::add(lua, store.id(), ticket, resume, host.to_vec());
+                        }
+                        (
+                            Some(false),
+                            Value::Integer(i64::try_from(ticket).unwrap_or(i64::MAX)),
+                            store_socket(&mut this.0),
+                        )
+                    }
                     Err(reason) => (None, Value::String(lua.create_string(reason.code())?), (None, None, None, None)),
                 })
             },
         );
         // The verdicts in so far, without waiting: { [ticket] = true or
-        // reason code }, empty when none; then what `store_socket()` says
-        // once they are taken.
+        // reason code }, or `[resume]` for a claim begun with one (which
+        // then no longer waits), empty when none; then what
+        // `store_socket()` says once they are taken. The caller calls each
+        // resume: none is called from here, so a login it resumes may
+        // begin another claim.
         methods.add_method_mut("collect", |lua, this, ()| {
             let results = lua.create_table()?;
             if let Some(store) = this.0.replay_store_mut() {
+                let id = store.id();
                 for (ticket, result) in store.collect() {
-                    match result {
-                        Ok(()) => results.set(ticket, true)?,
-                        Err(reason) => results.set(ticket, reason.code())?,
+                    let verdict = match result {
+                        Ok(()) => Value::Boolean(true),
+                        Err(reason) => Value::String(lua.create_string(reason.code())?),
+                    };
+                    match WaitingLogins::take(lua, id, ticket) {
+                        Some(resume) => results.raw_set(resume, verdict)?,
+                        None => results.raw_set(ticket, verdict)?,
                     }
                 }
             }
             let (fd, due, serial, writable) = store_socket(&mut this.0);
             Ok((results, fd, due, serial, writable))
+        });
+        // The logins of `host` that wait on this verifier's store, taken
+        // from the waiting (a host that unloads, whose verifier goes):
+        // { [resume] = "replay_store_unavailable" }, for the caller to call.
+        methods.add_method_mut("abandon", |lua, this, host: Bytes| {
+            let refused = lua.create_table()?;
+            if let Some(store) = this.0.replay_store_mut() {
+                for resume in WaitingLogins::take_host(lua, store.id(), &host) {
+                    refused.raw_set(resume, Reason::ReplayStoreUnavailable.code())?;
+                }
+            }
+            Ok(refused)
         });
         methods.add_method_mut("store_socket", |_, this, ()| Ok(store_socket(&mut this.0)));
         // The shared store's outages begun and ended since this verifier

@@ -10,8 +10,10 @@
 -- Every host that names the same store with the same options shares one
 -- store in the process (one connection, one retry state: the native module's
 -- replay_store_id), and so one watcher of its socket and one timer: they live
--- in a table shared by every host (module:shared), keyed by that id. A
--- host's claims still waiting when it unloads are refused there.
+-- in a table shared by every host (module:shared), keyed by that id. The
+-- waiting logins themselves are the native module's to keep (begin_verify
+-- takes the function that resumes each, collect hands it back with its
+-- verdict); a host's logins still waiting when it unloads are refused.
 --
 -- Outside a runner, on a network backend other than epoll (whose watchfd
 -- this relies on), or under Lua 5.1 (no yield across pcall), the check waits
@@ -19,12 +21,11 @@
 
 local async = require "util.async";
 local now = require "util.time".now;
-local pcall, pairs, next, tostring = pcall, pairs, next, tostring;
+local pcall, pairs, tostring, type = pcall, pairs, tostring, type;
 
 local host = module.host;
 
--- store id -> { verifier, claims = { [ticket] = { resume, host } }, hosts,
--- watch, serial, timer, timer_at }
+-- store id -> { verifier, hosts, watch, serial, timer, timer_at }
 local waits = module.shared and module:shared("/*/auth_token/store_waits") or {};
 
 -- mod_sasl_token calls the check inside pcall: a login can wait only where
@@ -51,24 +52,27 @@ end
 
 local watch;
 
+-- Resumes each login of { [resume] = verdict }, as collect() and abandon()
+-- hand them out. Each goes on from here, in its session's runner: whatever
+-- one does, the others are still resumed.
+local function resume_all(verdicts)
+	for resume, verdict in pairs(verdicts) do
+		if type(resume) == "function" then
+			local resumed, err = pcall(resume, verdict);
+			if not resumed then
+				module:log("error", "Resuming a login after the replay store answered: %s", tostring(err));
+			end
+		end
+	end
+end
+
 -- Hands out the verdicts that are in. The watch is set first, from what
 -- collect() says: a login resumed here may send a claim of its own, and
 -- then watches with what its begin_verify() says, which is newer.
 local function settle(wait)
 	local verdicts, fd, due, serial, writable = wait.verifier:collect();
 	watch(wait, fd, due, serial, writable);
-	for ticket, result in pairs(verdicts) do
-		local claim = wait.claims[ticket];
-		wait.claims[ticket] = nil;
-		if claim then
-			-- The login goes on from here, in its session's runner: whatever
-			-- it does, the other verdicts are still handed out.
-			local resumed, err = pcall(claim.resume, result);
-			if not resumed then
-				module:log("error", "Resuming a login after the replay store answered: %s", tostring(err));
-			end
-		end
-	end
+	resume_all(verdicts);
 end
 
 -- Watch the store's current connection (for writability too while it wants
@@ -131,7 +135,7 @@ function lib.verify_function(verifier)
 	local id = stats.replay_store_id;
 	local wait = waits[id];
 	if not wait then
-		wait = { verifier = verifier, claims = {}, hosts = 0 };
+		wait = { verifier = verifier, hosts = 0 };
 		waits[id] = wait;
 	end
 	wait.hosts = wait.hosts + 1;
@@ -139,16 +143,7 @@ function lib.verify_function(verifier)
 	-- Unloaded (or reloaded) with logins waiting: they are refused, not left
 	-- hanging, since the verifier that would answer them goes.
 	function module.unload() -- luacheck: ignore 122 (Prosody calls module.unload)
-		local mine = {};
-		for ticket, claim in pairs(wait.claims) do
-			if claim.host == host then
-				mine[ticket] = claim;
-			end
-		end
-		for ticket, claim in pairs(mine) do
-			wait.claims[ticket] = nil;
-			claim.resume("replay_store_unavailable");
-		end
+		resume_all(verifier:abandon(host));
 		wait.hosts = wait.hosts - 1;
 		if wait.hosts == 0 then
 			if wait.watch then
@@ -164,9 +159,10 @@ function lib.verify_function(verifier)
 	return function(username, token)
 		if not (async.ready() and event_loop()) then
 			local ran, ok, reason = pcall(verifier.verify, verifier, username, host, token, now());
-			if net_server and next(wait.claims) then
-				-- Waiting, it may have read the verdicts of logins that wait in
-				-- their sessions: have them collected.
+			if wait.timer then
+				-- Logins wait in their sessions (the timer is set exactly while
+				-- some do), and waiting, this may have read their verdicts:
+				-- have them collected.
 				watch(wait, verifier:store_socket());
 			end
 			if not ran then
@@ -174,27 +170,24 @@ function lib.verify_function(verifier)
 			end
 			return ok, reason;
 		end
-		local ran, ok, ticket, fd, due, serial, writable = pcall(verifier.begin_verify, verifier, username, host, token,
-			now());
+		local wait_here, done = async.waiter();
+		local result;
+		local function resume(verdict)
+			result = verdict;
+			done();
+		end
+		local ran, ok, reason, fd, due, serial, writable = pcall(verifier.begin_verify, verifier, username, host, token,
+			now(), resume);
 		if not ran then
 			return nil, "internal_error", ok;
 		end
 		if ok ~= false then
-			if next(wait.claims) then
+			if wait.timer then
 				watch(wait, verifier:store_socket()); -- a failed send fails the claims before it too
 			end
-			return ok, ticket;
+			return ok, reason;
 		end
 		module:log("debug", "Token for %s@%s waits for the replay store", (username:sub(1, 256):gsub("%c", "?")), host);
-		local wait_here, done = async.waiter();
-		local result;
-		wait.claims[ticket] = {
-			host = host;
-			resume = function(verdict)
-				result = verdict;
-				done();
-			end;
-		};
 		watch(wait, fd, due, serial, writable);
 		wait_here();
 		if result == true then

@@ -123,6 +123,43 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 		assert(ok, err);
 	end);
 
+	it("refuses at once a login that waits when its host's provider unloads", function()
+		local patient = {};
+		for k, v in pairs(spec) do patient[k] = v; end
+		patient.modules = { "admin_shell"; "admin_socket" };
+		patient.options = {};
+		for k, v in pairs(spec.options) do patient.options[k] = v; end
+		patient.options.token_replay_store_timeout = 8000;
+		local c = assert(prosody.start(patient));
+		local ok, err = pcall(function()
+			assert_bound(login(c, "heidi", mint("heidi"))); -- connected to Redis
+			store:pause();
+			local waiting = c:session({ jid = "heidi@" .. HOST, mech = "X-TOKEN", password = mint("heidi") });
+			-- Every login with a store waits for it: this is the second one.
+			local deadline = socket.gettime() + 10;
+			while count(c:log(), "Token for heidi@shared.test waits for the replay store") < 2
+				and socket.gettime() < deadline do
+				socket.sleep(0.05);
+			end
+			local started = socket.gettime();
+			local out, status = c:prosodyctl("shell", ("module:reload('auth_token', '%s')"):format(HOST));
+			assert.equal(0, status, out);
+			-- Refused by the unload, not by the 8 s timeout nor by Redis.
+			local answer = assert(waiting:login(5));
+			local refused_in = socket.gettime() - started;
+			store:resume();
+			assert_refused(answer, "temporary-auth-failure");
+			assert.is_true(refused_in < 4, "refused after " .. refused_in .. " s");
+			assert.matches("Token refused for heidi@shared.test via X-TOKEN: replay_store_unavailable", c:log(), 1, true);
+			-- The reloaded provider logs in.
+			assert_bound(login(c, "heidi", mint("heidi")));
+			assert.is_true(c:alive());
+		end);
+		store:resume();
+		c:stop();
+		assert(ok, err);
+	end);
+
 	it("answers temporary-auth-failure while Redis is down, logs it once, and logs in again once it is back", function()
 		local pid = a.pid;
 		assert_bound(login(a, "dave", mint("dave")));

@@ -217,6 +217,50 @@ describe("the Redis replay store #redis", function()
 			assert.same({}, v:collect())
 		end)
 
+		it("hands a login begun with its resume back with the verdict, from any verifier of the store", function()
+			local a, b = verifier(), verifier()
+			local token = mint("alice")
+			local function resume_alice() end
+			local ok, ticket = a:begin_verify("alice", "example.com", token, nil, resume_alice)
+			assert.is_false(ok)
+			assert.is_number(ticket)
+			-- b shares a's store: it hands out a's verdict, under the resume.
+			local deadline, results = shell.now() + 2, {}
+			repeat
+				for key, verdict in pairs(b:collect()) do results[key] = verdict end
+				shell.sleep(0.002)
+			until results[resume_alice] ~= nil or shell.now() > deadline
+			assert.same({ [resume_alice] = true }, results)
+			assert.is_nil((select(2, a:store_socket())), "nothing waits once it is handed out")
+			assert.same({}, a:abandon("example.com"))
+		end)
+
+		it("refuses the logins of a host that abandons the store, and only those", function()
+			local v = verifier()
+			local other = token_auth.generate_token("carol", "other.example",
+				{ otp_seed = SEED, token_secret = SECRET, nonce = ("%032d"):format(math.random(1, 1e9)) })
+			local function resume_bob() end
+			local function resume_carol() end
+			server:pause()
+			assert.is_false((v:begin_verify("bob", "example.com", mint("bob"), nil, resume_bob)))
+			assert.is_false((v:begin_verify("carol", "other.example", other, nil, resume_carol)))
+			assert.same({ [resume_bob] = "replay_store_unavailable" }, v:abandon("example.com"))
+			assert.same({}, v:abandon("example.com"))
+			server:resume()
+			-- carol still waits; bob's verdict, when it comes, has no resume
+			-- left to go to: it comes under its ticket.
+			local deadline, results = shell.now() + 2, {}
+			repeat
+				for key, verdict in pairs(v:collect()) do results[key] = verdict end
+				shell.sleep(0.002)
+			until results[resume_carol] ~= nil or shell.now() > deadline
+			assert.is_true(results[resume_carol])
+			local keys = {}
+			for key in pairs(results) do keys[#keys + 1] = type(key) end
+			table.sort(keys)
+			assert.same({ "function", "number" }, keys)
+		end)
+
 		it("answers at once with the in-process cache", function()
 			local v = assert(token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET }))
 			local token = mint("alice")
