@@ -92,18 +92,39 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 		assert.matches("Token refused for carol@shared.test via X-TOKEN: replayed", a:log(), 1, true);
 	end);
 
-	it("goes on serving other logins while one waits for a Redis that does not answer", function()
+	-- Starts a server whose logins wait up to `timeout_ms` for the store
+	-- (with `modules` too), leaves a login of `user` waiting there for a
+	-- paused Redis (the user's first login, bound, opened the connection),
+	-- and runs check(server, waiting); always resumes Redis and stops the
+	-- server.
+	local function with_waiting_login(timeout_ms, modules, user, check)
 		local patient = {};
 		for k, v in pairs(spec) do patient[k] = v; end
+		patient.modules = modules or spec.modules;
 		patient.options = {};
 		for k, v in pairs(spec.options) do patient.options[k] = v; end
-		patient.options.token_replay_store_timeout = 4000;
+		patient.options.token_replay_store_timeout = timeout_ms;
 		local c = assert(prosody.start(patient));
 		local ok, err = pcall(function()
-			assert_bound(login(c, "frank", mint("frank"))); -- connected to Redis
+			assert_bound(login(c, user, mint(user)));
 			store:pause();
-			local waiting = c:session({ jid = "frank@" .. HOST, mech = "X-TOKEN", password = mint("frank") });
-			c:wait_for_log("Token for frank@shared.test waits for the replay store", 10);
+			local waiting = c:session({ jid = user .. "@" .. HOST, mech = "X-TOKEN", password = mint(user) });
+			-- Every login with a store waits for it: the second line is this one's.
+			local line = ("Token for %s@%s waits for the replay store"):format(user, HOST);
+			local deadline = socket.gettime() + 10;
+			while count(c:log(), line) < 2 and socket.gettime() < deadline do
+				socket.sleep(0.05);
+			end
+			assert.equal(2, count(c:log(), line), "the login never waited");
+			check(c, waiting);
+		end);
+		store:resume();
+		c:stop();
+		assert(ok, err);
+	end
+
+	it("goes on serving other logins while one waits for a Redis that does not answer", function()
+		with_waiting_login(4000, nil, "frank", function(c, waiting)
 			local started = socket.gettime();
 			-- Another login, refused before the store (forged signature),
 			-- is answered while frank waits: the server is not held.
@@ -118,29 +139,10 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 			assert_bound(answer);
 			assert.is_true(c:alive());
 		end);
-		store:resume();
-		c:stop();
-		assert(ok, err);
 	end);
 
 	it("refuses at once a login that waits when its host's provider unloads", function()
-		local patient = {};
-		for k, v in pairs(spec) do patient[k] = v; end
-		patient.modules = { "admin_shell"; "admin_socket" };
-		patient.options = {};
-		for k, v in pairs(spec.options) do patient.options[k] = v; end
-		patient.options.token_replay_store_timeout = 8000;
-		local c = assert(prosody.start(patient));
-		local ok, err = pcall(function()
-			assert_bound(login(c, "heidi", mint("heidi"))); -- connected to Redis
-			store:pause();
-			local waiting = c:session({ jid = "heidi@" .. HOST, mech = "X-TOKEN", password = mint("heidi") });
-			-- Every login with a store waits for it: this is the second one.
-			local deadline = socket.gettime() + 10;
-			while count(c:log(), "Token for heidi@shared.test waits for the replay store") < 2
-				and socket.gettime() < deadline do
-				socket.sleep(0.05);
-			end
+		with_waiting_login(8000, { "admin_shell"; "admin_socket" }, "heidi", function(c, waiting)
 			local started = socket.gettime();
 			local out, status = c:prosodyctl("shell", ("module:reload('auth_token', '%s')"):format(HOST));
 			assert.equal(0, status, out);
@@ -155,9 +157,6 @@ describe("Prosody servers sharing a Redis replay store #redis", function()
 			assert_bound(login(c, "heidi", mint("heidi")));
 			assert.is_true(c:alive());
 		end);
-		store:resume();
-		c:stop();
-		assert(ok, err);
 	end);
 
 	it("answers temporary-auth-failure while Redis is down, logs it once, and logs in again once it is back", function()
