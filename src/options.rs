@@ -449,7 +449,7 @@ pub const REPLAY_STORE_CA: OptionSpec = OptionSpec {
     choices: &[],
     verifier_only: true,
     description:
-        "PEM file of the CA certificates a rediss:// store's certificate must chain to (default: the system's)",
+        "PEM file of the CA certificates a rediss:// store's (or sentinel's) certificate must chain to (default: the system's)",
 };
 
 /// `replay_store_cert` (`token_replay_store_cert` in Prosody).
@@ -463,7 +463,7 @@ pub const REPLAY_STORE_CERT: OptionSpec = OptionSpec {
     unit: "",
     choices: &[],
     verifier_only: true,
-    description: "PEM file of a client certificate for a rediss:// store (with token_replay_store_key)",
+    description: "PEM file of a client certificate for a rediss:// store or sentinel (with token_replay_store_key)",
 };
 
 /// `replay_store_key` (`token_replay_store_key` in Prosody).
@@ -491,7 +491,7 @@ pub const REPLAY_STORE_SENTINELS: OptionSpec = OptionSpec {
     unit: "",
     choices: &[],
     verifier_only: true,
-    description: "Redis Sentinels (\"HOST:PORT\", a list) to ask for the store's master (the URL then gives password and database)",
+    description: "Redis Sentinels to ask for the store's master, a list of \"HOST:PORT\" or of redis[s]://[[USER]:PASSWORD@]HOST:PORT (the store's URL then gives the master's password and database)",
 };
 
 /// `replay_store_master` (`token_replay_store_master` in Prosody).

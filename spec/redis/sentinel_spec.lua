@@ -36,7 +36,8 @@ describe("the Redis replay store through Sentinel #redis", function()
 			replay_store_sentinels = sentinel_list(), replay_store_master = NAME,
 			replay_store_timeout = 300, replay_store_connect_timeout = 300 };
 		for k, v in pairs(extra or {}) do config[k] = v; end
-		return assert(token_auth.new_verifier(config));
+		local made, code, option, text = token_auth.new_verifier(config);
+		return assert(made, code and (code .. ": " .. option .. " " .. text));
 	end
 
 	local function wait_for(what, seconds, check)
@@ -128,6 +129,45 @@ describe("the Redis replay store through Sentinel #redis", function()
 			assert.is_string(token_auth.config_problems[code]);
 			assert.matches(case[2], option .. ": " .. text);
 		end
+	end);
+
+	it("asks a sentinel that wants TLS and a password, and refuses on a wrong password", function()
+		-- A sentinel of its own, watching the same master under another name
+		-- (the others ignore it) and too few to fail anything over.
+		local dir = shell.temp_dir("token-auth-sentinel-certs");
+		local certs = assert(redis.make_certs(dir));
+		local guarded = assert(redis.start_sentinel({ master = master, name = "guarded", quorum = 2,
+			password = "watch-pass", tls = certs }));
+		local ok, err = pcall(function()
+			-- It is up, and speaks TLS with that password.
+			assert.matches("127.0.0.1", guarded:cli("SENTINEL", "get-master-addr-by-name", "guarded"), 1, true);
+			local function through(sentinel)
+				return verifier({ replay_store_sentinels = { sentinel }, replay_store_master = "guarded",
+					replay_store_ca = certs.ca });
+			end
+			local url = "rediss://:%s@127.0.0.1:" .. guarded.port;
+			local v = through(url:format("watch-pass"));
+			local token = mint("frank");
+			local keys = #master:token_keys();
+			assert.same({ true, nil }, { v:verify("frank", "example.com", token) });
+			assert.same({ nil, "replayed" }, { v:verify("frank", "example.com", token) });
+			assert.equal(keys + 1, #master:token_keys());
+			local wrong = through(url:format("not-the-pass"));
+			assert.same({ nil, "replay_store_unavailable" }, { wrong:verify("grace", "example.com", mint("grace")) });
+			assert.equal("authentication failed", wrong:stats().replay_store_error);
+			-- Without TLS that sentinel is not reached at all (and the CA file,
+			-- with no rediss:// URL to use it, is a mistake).
+			local made, code, option = token_auth.new_verifier({ otp_seed = SEED, token_secret = SECRET,
+				replay_store = "redis://127.0.0.1:1", replay_store_sentinels = { "127.0.0.1:" .. guarded.port },
+				replay_store_master = "guarded", replay_store_ca = certs.ca });
+			assert.same({ nil, "conflict", "replay_store_ca" }, { made, code, option });
+			local plain = verifier({ replay_store_sentinels = { "redis://:watch-pass@127.0.0.1:" .. guarded.port },
+				replay_store_master = "guarded" });
+			assert.same({ nil, "replay_store_unavailable" }, { plain:verify("heidi", "example.com", mint("heidi")) });
+		end);
+		guarded:stop();
+		os.execute("rm -rf " .. shell.quote(dir));
+		assert(ok, err);
 	end);
 
 	it("serves Prosody logins through Sentinel, the login waiting in its session", function()

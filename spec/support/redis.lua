@@ -153,19 +153,24 @@ end
 
 -- A redis-sentinel on a free 127.0.0.1 port watching spec.master (a server
 -- from redis.start) as spec.name; returns it (port, pid, dir, cli, stop) or
--- nil and why. Its config file is its own (Sentinel rewrites it).
+-- nil and why. Its config file is its own (Sentinel rewrites it). With
+-- spec.password it asks its clients for that password; with spec.tls
+-- (certificates from redis.make_certs) it takes TLS only, and still speaks
+-- plain Redis to the master.
 function redis.start_sentinel(spec)
 	local dir = shell.temp_dir("token-auth-sentinel");
 	local server = setmetatable({
 		dir = dir;
 		port = shell.free_port();
+		password = spec.password;
+		tls = spec.tls;
 		log_path = dir .. "/sentinel.log";
 		console_path = dir .. "/console.log";
 		marker = "redis-sentinel";
 	}, server_mt);
 	local name = spec.name or "mymaster";
 	local lines = {
-		"port " .. server.port,
+		spec.tls and "port 0" or "port " .. server.port,
 		"bind 127.0.0.1",
 		"daemonize no",
 		"dir " .. dir,
@@ -177,6 +182,16 @@ function redis.start_sentinel(spec)
 	};
 	if spec.master.password then
 		lines[#lines + 1] = ("sentinel auth-pass %s %s"):format(name, spec.master.password);
+	end
+	if spec.password then
+		lines[#lines + 1] = "requirepass " .. spec.password;
+	end
+	if spec.tls then
+		for _, line in ipairs({ "tls-port " .. server.port, "tls-cert-file " .. spec.tls.server,
+			"tls-key-file " .. spec.tls.server_key, "tls-ca-cert-file " .. spec.tls.ca, "tls-auth-clients no",
+			"tls-replication no" }) do
+			lines[#lines + 1] = line;
+		end
 	end
 	shell.write_file(dir .. "/sentinel.conf", table.concat(lines, "\n") .. "\n");
 	local pid = run(("exec redis-sentinel %s >%s 2>&1 </dev/null & echo $!"):format(

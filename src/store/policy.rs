@@ -39,7 +39,7 @@ pub(super) struct Store {
     per_user: Option<u64>,
     // Sentinels to ask for the master (empty: the URL's address is it),
     // the master's name, and the one to ask next.
-    sentinels: Vec<ConnectionInfo>,
+    sentinels: Vec<Sentinel>,
     master_name: String,
     next_sentinel: usize,
     // Replicas that must acknowledge a claim, and the claims accepted by
@@ -76,9 +76,49 @@ fn millis(spec: &OptionSpec, value: Option<i64>) -> Result<Duration, ConfigError
     spec.integer(value).map(Duration::from_millis)
 }
 
-/// The sentinels' connection infos and the master's name.
-fn sentinels(settings: &Settings) -> Result<(Vec<ConnectionInfo>, String), ConfigError> {
-    const SHAPE: &str = "must be a list of \"HOST:PORT\" (IP addresses or host names)";
+/// A sentinel to ask for the master: where, with what password (AUTH
+/// before asking), and TLS or not.
+struct Sentinel {
+    info: ConnectionInfo,
+    tls: Option<Tls>,
+}
+
+/// Where a TLS option comes from: the files the store's TLS options name.
+struct TlsFiles<'a> {
+    ca: Option<&'a [u8]>,
+    cert: Option<&'a [u8]>,
+    key: Option<&'a [u8]>,
+}
+
+impl TlsFiles<'_> {
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+
+    /// The configuration for `host`: `known`'s for another host when there
+    /// is one (the PEM files are read once), else made from the files.
+    fn for_host(&self, known: &mut Option<Tls>, host: &str) -> Result<Tls, ConfigError> {
+        match known {
+            Some(tls) => tls.for_host(host),
+            None => {
+                let tls = tls::configure(host, self.ca, self.cert, self.key)?;
+                *known = Some(tls.clone());
+                Ok(tls)
+            }
+        }
+    }
+}
+
+/// The sentinels and the master's name. A sentinel is `HOST:PORT`, or a
+/// URL of the same address, `redis://` or `rediss://` (TLS, with the
+/// store's TLS options), that may give a user and password for AUTH.
+fn sentinels(
+    settings: &Settings,
+    files: &TlsFiles<'_>,
+    known_tls: &mut Option<Tls>,
+) -> Result<(Vec<Sentinel>, String), ConfigError> {
+    const SHAPE: &str = "must be a list of \"HOST:PORT\" (IP addresses or host names), or of \
+        redis://[[USER]:PASSWORD@]HOST:PORT or rediss://... (TLS)";
     let master = settings.master.as_deref().map(core::str::from_utf8);
     match (settings.sentinels.is_empty(), master) {
         (true, None) => return Ok((Vec::new(), String::new())),
@@ -100,20 +140,40 @@ fn sentinels(settings: &Settings) -> Result<(Vec<ConnectionInfo>, String), Confi
         }
         (false, Some(Ok(_))) => {}
     }
-    let mut infos = Vec::new();
+    let mut found = Vec::new();
     for sentinel in &settings.sentinels {
         let text = core::str::from_utf8(sentinel).map_err(|_| ConfigError::invalid("replay_store_sentinels", SHAPE))?;
-        if text.contains(['/', '@', '?', '#']) || !text.contains(':') {
+        let (rest, secure, credentials) = match (text.strip_prefix("redis://"), text.strip_prefix("rediss://")) {
+            (Some(rest), _) => (rest, false, true),
+            (_, Some(rest)) => (rest, true, true),
+            (None, None) => (text, false, false),
+        };
+        // The address: after the credentials, if any (a password may hold
+        // any character, percent-encoded or not); a port, no database,
+        // query or fragment.
+        let address = if credentials { rest.rsplit_once('@').map_or(rest, |(_, address)| address) } else { rest };
+        if address.contains(['/', '@', '?', '#']) || !address.contains(':') || (!credentials && rest.contains('@')) {
             return Err(ConfigError::invalid("replay_store_sentinels", SHAPE));
         }
-        let info = format!("redis://{text}")
+        let info = format!("redis://{rest}")
             .as_str()
             .into_connection_info()
             .map_err(|_| ConfigError::invalid("replay_store_sentinels", SHAPE))?;
-        infos.push(info);
+        let tls = match (secure, info.addr()) {
+            (false, _) => None,
+            (true, ConnectionAddr::Tcp(host, _)) => Some(files.for_host(known_tls, host).map_err(|err| {
+                if err.option() == "replay_store" {
+                    ConfigError::invalid("replay_store_sentinels", SHAPE)
+                } else {
+                    err
+                }
+            })?),
+            (true, _) => return Err(ConfigError::invalid("replay_store_sentinels", SHAPE)),
+        };
+        found.push(Sentinel { info, tls });
     }
     let name = master.and_then(Result::ok).unwrap_or_default().to_owned();
-    Ok((infos, name))
+    Ok((found, name))
 }
 
 /// What a reply to a claim (`SET key 1 NX PX ms`, or the claim script) means.
@@ -158,19 +218,24 @@ impl Store {
         if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) || !info.addr().is_supported() {
             return Err(ConfigError::invalid("replay_store", SHAPE));
         }
+        let files =
+            TlsFiles { ca: settings.ca.as_deref(), cert: settings.cert.as_deref(), key: settings.key.as_deref() };
         let tls = match (secure, info.addr()) {
-            (true, ConnectionAddr::Tcp(host, _)) => {
-                Some(tls::configure(host, settings.ca.as_deref(), settings.cert.as_deref(), settings.key.as_deref())?)
-            }
-            _ if settings.ca.is_some() || settings.cert.is_some() || settings.key.is_some() => {
-                return Err(ConfigError::conflict(
-                    if settings.ca.is_some() { "replay_store_ca" } else { "replay_store_cert" },
-                    "is set, but replay_store is not a rediss:// URL",
-                ));
-            }
+            (true, ConnectionAddr::Tcp(host, _)) => Some(tls::configure(host, files.ca, files.cert, files.key)?),
             _ => None,
         };
-        let (sentinels, master_name) = sentinels(settings)?;
+        let mut known_tls = tls.clone();
+        let (sentinels, master_name) = sentinels(settings, &files, &mut known_tls)?;
+        if files.any() && known_tls.is_none() {
+            return Err(ConfigError::conflict(
+                if files.ca.is_some() { "replay_store_ca" } else { "replay_store_cert" },
+                if sentinels.is_empty() {
+                    "is set, but replay_store is not a rediss:// URL"
+                } else {
+                    "is set, but neither replay_store nor a sentinel is a rediss:// URL"
+                },
+            ));
+        }
         let replicas = crate::options::REPLAY_STORE_REPLICAS.integer(settings.replicas)?;
         Ok(Store {
             info,
@@ -234,13 +299,15 @@ impl Store {
             let link = match self.sentinels.get(self.next_sentinel % self.sentinels.len().max(1)) {
                 None => Link::open(&self.info, self.tls.as_ref(), Instant::now() + self.connect_timeout)?,
                 Some(sentinel) => Link::through_sentinel(
-                    sentinel,
+                    &sentinel.info,
+                    sentinel.tls.as_ref(),
                     &self.master_name,
                     Discovery {
                         info: self.info.clone(),
                         tls: self.tls.clone(),
                         connect_timeout: self.connect_timeout,
                         call: Vec::new(),
+                        sentinel_handshake: 0,
                     },
                 )?,
             };
@@ -763,17 +830,90 @@ mod tests {
 
     /// A one-shot server on loopback: reads one request, writes `reply`.
     fn answer_once(reply: Vec<u8>) -> u16 {
+        answer_once_telling(reply).0
+    }
+
+    /// [`answer_once`], and what it was sent.
+    fn answer_once_telling(reply: Vec<u8>) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
+        let (tell, told) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             if let Ok((mut stream, _)) = listener.accept() {
                 let mut request = [0u8; 512];
-                let _ = io::Read::read(&mut stream, &mut request);
+                let n = io::Read::read(&mut stream, &mut request).unwrap_or(0);
+                let _ = tell.send(request.get(..n).unwrap_or_default().to_vec());
                 let _ = stream.write_all(&reply);
                 std::thread::sleep(Duration::from_millis(500));
             }
         });
-        port
+        (port, told)
+    }
+
+    fn through_sentinels(sentinels: &[&str]) -> Result<Store, ConfigError> {
+        Store::open(&Settings {
+            url: b"redis://127.0.0.1:1".to_vec(),
+            reply_timeout_ms: Some(2000),
+            connect_timeout_ms: Some(2000),
+            sentinels: sentinels.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            master: Some(b"m".to_vec()),
+            ..Settings::default()
+        })
+    }
+
+    #[test]
+    fn sentinels_are_addresses_or_urls_of_one_without_showing_them() {
+        for good in
+            ["127.0.0.1:26379", "redis://127.0.0.1:26379", "redis://:hunter2@127.0.0.1:26379", "redis://u:p@[::1]:5"]
+        {
+            assert!(through_sentinels(&[good]).is_ok(), "{good}");
+        }
+        for bad in [
+            "127.0.0.1",
+            ":hunter2@127.0.0.1:26379",
+            "redis://:hunter2@127.0.0.1",
+            "redis://:hunter2@127.0.0.1:26379/2",
+            "redis://:hunter2@127.0.0.1:26379?db=1",
+            "rediss://:hunter2@127.0.0.1:26379#insecure",
+            "redis+unix:///run/sentinel.sock",
+            "http://127.0.0.1:26379",
+        ] {
+            let err = through_sentinels(&[bad]).expect_err(bad);
+            assert_eq!(err.option(), "replay_store_sentinels", "{bad}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        // The TLS options need a rediss:// URL somewhere: the store's or a sentinel's.
+        let err = Store::open(&Settings {
+            url: b"redis://127.0.0.1:1".to_vec(),
+            ca: Some(b"/nonexistent/ca.pem".to_vec()),
+            sentinels: vec![b"127.0.0.1:26379".to_vec()],
+            master: Some(b"m".to_vec()),
+            ..Settings::default()
+        })
+        .expect_err("a CA with nothing to use it");
+        assert_eq!(err.option(), "replay_store_ca");
+        assert!(err.to_string().contains("nor a sentinel"), "{err}");
+    }
+
+    #[test]
+    fn a_sentinel_with_a_password_is_asked_after_auth() {
+        let master = answer_once(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n+OK\r\n".to_vec()).to_string();
+        let named = format!("*2\r\n$9\r\n127.0.0.1\r\n${}\r\n{master}\r\n", master.len());
+        let (sentinel, told) = answer_once_telling(format!("+OK\r\n{named}").into_bytes());
+        let mut store = through_sentinels(&[&format!("redis://watcher:s3cret@127.0.0.1:{sentinel}")]).expect("valid");
+        assert_eq!(store.claim(b"k", b"u", 1000), Ok(()));
+        let sent = told.recv_timeout(Duration::from_secs(2)).expect("the sentinel was asked");
+        let auth = redis::cmd("AUTH").arg("watcher").arg("s3cret").get_packed_command();
+        let ask = redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg("m").get_packed_command();
+        assert_eq!(sent, [auth, ask].concat());
+        // A wrong password: that sentinel is not believed, and the next is asked.
+        let (refusing, _) =
+            answer_once_telling(format!("-WRONGPASS invalid username-password pair\r\n{named}").into_bytes());
+        let mut store =
+            through_sentinels(&[&format!("redis://:wrong@127.0.0.1:{refusing}"), "127.0.0.1:1"]).expect("valid");
+        assert_eq!(store.claim(b"k", b"u", 1000), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(store.health().last_error.as_deref(), Some("authentication failed"));
+        assert_eq!(store.next_sentinel, 1);
     }
 
     #[test]

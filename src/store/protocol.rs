@@ -137,6 +137,8 @@ pub(super) struct Discovery {
     pub(super) connect_timeout: Duration,
     /// Bytes of a waiting call, sent on the master after the claims.
     pub(super) call: Vec<u8>,
+    /// Replies owed to the sentinel's handshake (`AUTH`) before its answer.
+    pub(super) sentinel_handshake: usize,
 }
 
 /// One connection: the socket, the bytes not yet written and the bytes
@@ -189,13 +191,22 @@ impl Link {
         Ok(link)
     }
 
-    /// Starts connecting to `sentinel` and asks it for the address of the
-    /// master `name`; the link then serves as [`Self::open`] would on
-    /// `master` at that address. Returns at once.
-    pub(super) fn through_sentinel(sentinel: &ConnectionInfo, name: &str, master: Discovery) -> Result<Link, Failure> {
-        let socket = Socket::start(sentinel.addr(), None)?;
+    /// Starts connecting to `sentinel` (TLS over it with `tls`) and asks
+    /// it for the address of the master `name`, after AUTH if the
+    /// sentinel's URL gives a password; the link then serves as
+    /// [`Self::open`] would on `master` at that address. Returns at once.
+    pub(super) fn through_sentinel(
+        sentinel: &ConnectionInfo,
+        tls: Option<&Tls>,
+        name: &str,
+        mut master: Discovery,
+    ) -> Result<Link, Failure> {
+        let socket = Socket::start(sentinel.addr(), tls)?;
         let mut link = Link::over(socket);
-        link.outbox = redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name).get_packed_command();
+        let steps = handshake(sentinel);
+        master.sentinel_handshake = steps.len();
+        link.outbox = steps.concat();
+        link.outbox.extend(redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg(name).get_packed_command());
         link.discovery = Some(Box::new(master));
         Ok(link)
     }
@@ -394,10 +405,18 @@ impl Link {
     /// claim waits for. A handshake step answered with anything but `+OK`
     /// fails the connection (a wrong password: `WRONGPASS`).
     pub(super) fn hand_out(&mut self, answered: &mut Answered) -> Result<Option<Result<Value, Failure>>, Failure> {
-        if self.discovery.is_some() {
+        while self.discovery.is_some() {
             let Some(reply) = self.next_reply() else {
                 return Ok(None);
             };
+            // The sentinel's AUTH (a wrong password: `WRONGPASS`), then its answer.
+            if let Some(discovery) = self.discovery.as_mut().filter(|discovery| discovery.sentinel_handshake > 0) {
+                discovery.sentinel_handshake -= 1;
+                match reply? {
+                    Value::Okay => continue,
+                    _ => return Err(Failure::Unexpected),
+                }
+            }
             self.switch(reply?)?;
             return Ok(None);
         }
